@@ -1,0 +1,1 @@
+"""The `lag` command line."""

@@ -1,0 +1,325 @@
+"""CLIP through open_clip (Radford et al., 2021; Cherti et al., 2023), loaded from what the user has.
+
+A CLIP spec is one string:
+
+* `tiny` (or another name in `clip_configs/`): a tiny, seeded, randomly initialised model for tests.
+* `/path/model.safetensors` written by `lag convert-weights`: the file carries its architecture.
+* `/path/folder/` with `open_clip_config.json` and a weights file (open_clip's `local-dir` layout).
+* `ARCH:/path/weights.safetensors|.bin|.pt`: a built-in open_clip architecture plus a local file.
+* `ARCH:TAG` (e.g. `ViT-B-32-quickgelu:openai`): a pretrained tag from open_clip's list, taken from
+  the local cache, and downloaded only when `allow_download=True` (CLI `--download`).
+
+Weights always go through `safeload.read_weights`: nothing in a weight file can run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import WeightsError
+from .safeload import read_weights, write_safetensors
+
+log = logging.getLogger("lag")
+
+CONFIG_DIR = Path(__file__).parent / "clip_configs"
+CLIP_CONFIG_KEY = "lag_clip_config"
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+@dataclass
+class ClipModel:
+    """A frozen CLIP with what the sampler needs around it."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    model_id: str
+    model_cfg: dict
+    mean: tuple[float, ...] = OPENAI_MEAN
+    std: tuple[float, ...] = OPENAI_STD
+    _norm: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def image_size(self) -> int:
+        size = self.model_cfg["vision_cfg"].get("image_size", 224)
+        return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model_cfg["embed_dim"])
+
+    @property
+    def context_length(self) -> int:
+        return int(self.model_cfg.get("text_cfg", {}).get("context_length", 77))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device) -> ClipModel:
+        self.model.to(device)
+        self._norm.clear()
+        return self
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        return self.tokenizer(texts).to(self.device)  # [N, context]
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """L2-normalised text embeddings `[N, D]` (computed once per run by callers, not per step)."""
+        return F.normalize(self.model.encode_text(self.tokenize(texts)).float(), dim=-1)
+
+    def normalize_pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """`[B, 3, S, S]` in 0..1 -> CLIP's input normalisation."""
+        key = (images.device, images.dtype)
+        if key not in self._norm:
+            mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+            std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+            self._norm[key] = (mean, std)
+        mean, std = self._norm[key]
+        return (images - mean) / std
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Image embeddings `[B, D]` (not normalised; differentiable) for `[B, 3, S, S]` in 0..1."""
+        return self.model.encode_image(self.normalize_pixels(images))
+
+    @torch.no_grad()
+    def encode_image_normalized(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
+            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic", antialias=True)
+        return F.normalize(self.encode_image(images.clamp(0, 1)).float(), dim=-1)
+
+
+def _register_config(name: str, cfg: dict) -> str:
+    """Register an architecture with open_clip under `name` (its public `add_model_config`)."""
+    import open_clip
+
+    if name in open_clip.list_models():
+        return name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps(cfg))
+        open_clip.add_model_config(path)
+    return name
+
+
+def _tokenizer_for(arch: str | None, cfg: dict):
+    import open_clip
+    from open_clip.tokenizer import SimpleTokenizer
+
+    text_cfg = cfg.get("text_cfg", {})
+    if text_cfg.get("hf_tokenizer_name") and arch:
+        return open_clip.get_tokenizer(arch)
+    return SimpleTokenizer(context_length=int(text_cfg.get("context_length", 77)))
+
+
+class _QuietRandomInit(logging.Filter):
+    """open_clip warns on the root logger that a model without `pretrained` is random: we load the
+    weights ourselves right after, so that warning would only mislead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+def _create(arch: str, cfg: dict, seed: int | None = None) -> torch.nn.Module:
+    import open_clip
+
+    _register_config(arch, cfg)
+    quiet = _QuietRandomInit()
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = open_clip.create_model(arch, pretrained=None)
+    finally:
+        root.removeFilter(quiet)
+    return model
+
+
+def _load_into(model: torch.nn.Module, weights: Path, source: str) -> None:
+    state, _ = read_weights(weights)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("attn_mask")]
+    if missing or unexpected:
+        raise WeightsError(
+            f"CLIP weights '{weights}' do not fit architecture '{source}' "
+            f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}); "
+            "pick the architecture the file was trained with (e.g. ViT-B-32-quickgelu for OpenAI weights)"
+        )
+
+
+def _finish(model, arch, cfg, model_id, preprocess, device) -> ClipModel:
+    model = model.to(device).eval().requires_grad_(False)
+    mean = tuple(preprocess.get("mean", OPENAI_MEAN)) if preprocess else OPENAI_MEAN
+    std = tuple(preprocess.get("std", OPENAI_STD)) if preprocess else OPENAI_STD
+    return ClipModel(model=model, tokenizer=_tokenizer_for(arch, cfg), model_id=model_id, model_cfg=cfg, mean=mean, std=std)
+
+
+def _file_id(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem.removeprefix("lag-").removesuffix("-clip") for p in CONFIG_DIR.glob("lag-*-clip.json"))
+
+
+def load_clip(
+    spec: str,
+    device: torch.device | str = "cpu",
+    *,
+    allow_download: bool = False,
+    cache_dir: str | None = None,
+    seed: int = 0,
+) -> ClipModel:
+    """Load a frozen CLIP from a spec string (see the module docstring)."""
+    spec = spec.strip()
+    if not spec:
+        raise WeightsError("empty CLIP spec; expected 'tiny', a weights file, a folder, or ARCH:TAG")
+    preset = CONFIG_DIR / f"lag-{spec}-clip.json"
+    if preset.is_file():
+        cfg = json.loads(preset.read_text())
+        arch = f"lag-{spec}-clip"
+        model = _create(arch, cfg, seed=seed)
+        return _finish(model, None, cfg, f"{arch}:random-seed{seed}", None, device)
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _load_folder(path, device)
+    if path.is_file():
+        return _load_own_file(path, device)
+
+    arch, sep, rest = spec.partition(":")
+    if not sep:
+        raise WeightsError(
+            f"CLIP spec '{spec}' is neither a preset ({', '.join(preset_names())}), an existing file or folder, "
+            "nor ARCH:TAG / ARCH:FILE; e.g. ViT-B-32-quickgelu:openai or ViT-B-32:/path/open_clip_model.safetensors"
+        )
+    import open_clip
+
+    cfg = open_clip.get_model_config(arch)
+    if cfg is None:
+        raise WeightsError(f"unknown open_clip architecture '{arch}'; `python -c \"import open_clip; print(open_clip.list_models())\"` lists them")
+    weights = Path(rest).expanduser()
+    if weights.suffix in WEIGHT_SUFFIXES or os.sep in rest:
+        if not weights.is_file():
+            raise WeightsError(f"CLIP weights file '{weights}' does not exist; check the path")
+        model = _create(arch, cfg)
+        _load_into(model, weights, arch)
+        return _finish(model, arch, cfg, f"{arch}:{weights.name}:{_file_id(weights)}", None, device)
+    return _load_pretrained_tag(arch, rest, cfg, device, allow_download, cache_dir)
+
+
+def _load_folder(path: Path, device) -> ClipModel:
+    config_file = path / "open_clip_config.json"
+    if not config_file.is_file():
+        raise WeightsError(f"CLIP folder '{path}' has no open_clip_config.json; expected open_clip's local-dir layout")
+    data = json.loads(config_file.read_text())
+    cfg = data.get("model_cfg")
+    if not cfg:
+        raise WeightsError(f"'{config_file}' has no 'model_cfg' entry; expected open_clip's local-dir layout")
+    candidates = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    preferred = [p for p in candidates if p.suffix == ".safetensors"] or candidates
+    if not preferred:
+        raise WeightsError(f"CLIP folder '{path}' has no weights file ({', '.join(WEIGHT_SUFFIXES)})")
+    weights = preferred[0]
+    arch = "lag-dir-" + _file_id(weights)
+    model = _create(arch, cfg)
+    _load_into(model, weights, str(path))
+    return _finish(model, arch, cfg, f"dir:{path.name}:{_file_id(weights)}", data.get("preprocess_cfg"), device)
+
+
+def _load_own_file(path: Path, device) -> ClipModel:
+    state, metadata = read_weights(path)
+    if CLIP_CONFIG_KEY not in metadata:
+        raise WeightsError(
+            f"'{path}' does not say which CLIP architecture it is; pass ARCH:{path} (e.g. ViT-B-32:{path}) "
+            "or convert it once with `lag convert-weights --clip-arch ARCH`"
+        )
+    info = json.loads(metadata[CLIP_CONFIG_KEY])
+    cfg = info["model_cfg"]
+    arch = "lag-file-" + hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    model = _create(arch, cfg)
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    missing = [k for k in missing if not k.endswith("attn_mask")]
+    if missing or unexpected:
+        raise WeightsError(f"CLIP file '{path}' does not match its own config (missing {missing[:3]}, unexpected {unexpected[:3]}); convert it again")
+    model_id = info.get("model_id") or f"{path.stem}:{_file_id(path)}"
+    return _finish(model, arch, cfg, model_id, info.get("preprocess_cfg"), device)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Only called when the user asked for a download: fail in seconds, not after a minute of retries."""
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old
+
+
+def _load_pretrained_tag(arch, tag, cfg, device, allow_download, cache_dir) -> ClipModel:
+    import open_clip
+    from open_clip.pretrained import download_pretrained, get_pretrained_cfg
+
+    pcfg = get_pretrained_cfg(arch, tag)
+    if not pcfg:
+        tags = [t for a, t in open_clip.list_pretrained() if a == arch]
+        raise WeightsError(f"open_clip has no pretrained tag '{tag}' for {arch}; known tags: {', '.join(tags) or 'none'}")
+    where = cache_dir or "~/.cache/huggingface/hub (or ~/.cache/clip)"
+    path = None
+    try:
+        with _hub_offline():
+            path = download_pretrained(pcfg, cache_dir=cache_dir)
+    except Exception:  # noqa: BLE001 - not cached yet
+        path = None
+    if not path:
+        if not allow_download:
+            raise WeightsError(
+                f"CLIP weights {arch}:{tag} are not in the local cache ({where}); pass --download to fetch them "
+                f"(needs internet), or download the open_clip weights file and pass {arch}:/path/to/file"
+            )
+        if not _hub_reachable():
+            raise WeightsError(
+                f"cannot download CLIP weights {arch}:{tag}: no internet connection; download the open_clip weights "
+                f"file elsewhere and pass {arch}:/path/to/file, or put it in {where}"
+            )
+        path = download_pretrained(pcfg, cache_dir=cache_dir)
+    model = _create(arch, cfg)
+    _load_into(model, Path(path), arch)
+    preprocess = {k: pcfg[k] for k in ("mean", "std") if k in pcfg}
+    return _finish(model, arch, cfg, f"{arch}:{tag}", preprocess, device)
+
+
+def save_clip(clip: ClipModel, path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
+    """Write a CLIP as one safetensors file that carries its architecture (rebuilds with `load_clip(path)`)."""
+    info = {"model_cfg": clip.model_cfg, "preprocess_cfg": {"mean": list(clip.mean), "std": list(clip.std)}, "model_id": clip.model_id}
+    tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in clip.model.state_dict().items() if not k.endswith("attn_mask")}
+    return write_safetensors(path, tensors, {"lag_format": "clip", CLIP_CONFIG_KEY: info})

@@ -1,0 +1,52 @@
+"""Device and precision, chosen once at the edge (CLI flag or ComfyUI node) and passed in.
+
+Precision is one option mapped here, in one place, to an autocast context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .errors import InputError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """`auto` -> cuda when available, else mps, else cpu. Explicit names are checked."""
+    if isinstance(name, torch.device):
+        return name
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device '{name}'; expected auto, cpu, cuda or cuda:N") from exc
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """Map a precision option to the autocast dtype (float32 means no autocast)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
+    if device.type != "cuda":
+        # CPU autocast is slower than fp32 for these convolutions; keep results exact.
+        return torch.float32
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Autocast context for `dtype` on `device`, or a no-op for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

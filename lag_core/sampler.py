@@ -1,0 +1,216 @@
+"""VQGAN-CLIP: optimise a VQGAN latent so that CLIP sees the targets in the decoded image.
+
+After Katherine Crowson's VQGAN-CLIP notebook (2021; Crowson et al., "VQGAN-CLIP", ECCV 2022):
+the latent is quantised with a straight-through gradient, decoded, cut into augmented crops,
+scored by CLIP against weighted targets with the squared spherical distance, and stepped by an
+optimiser; after each step it is clamped to the codebook's range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .cutouts import AugmentConfig, make_cutouts
+from .device import autocast, resolve_precision
+from .errors import InputError
+from .prompts import Targets, targets_loss
+
+log = logging.getLogger("lag")
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adagrad": torch.optim.Adagrad,
+    "adamax": torch.optim.Adamax,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "radam": torch.optim.RAdam,
+    "nadam": torch.optim.NAdam,
+}
+INIT_MODES = ("random", "noise", "image")
+
+Callback = Callable[[int, int, dict], None]
+
+
+@dataclass
+class SamplerConfig:
+    width: int = 256
+    height: int = 256
+    steps: int = 300
+    lr: float = 0.1
+    optimizer: str = "adam"
+    seed: int = 0
+    init: str = "random"  # random codebook entries | pixel noise | an init image
+    init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
+    cutn: int = 32
+    cut_pow: float = 1.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ema: float = 0.0  # EMA decay of the latent for the output (0 = off)
+    save_every: int = 0  # keep a frame every N steps (0 = none)
+    deterministic: bool = False
+    precision: str = "auto"
+
+    def validate(self, factor: int) -> None:
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value <= 0 or value % factor:
+                lo = max(factor, value // factor * factor)
+                raise InputError(
+                    f"{name} must be a positive multiple of the VQGAN's downsampling factor {factor}, found {value}; "
+                    f"use {lo} or {lo + factor}"
+                )
+        if self.steps <= 0:
+            raise InputError(f"steps must be at least 1, found {self.steps}")
+        if self.optimizer.lower() not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}")
+        if self.init not in INIT_MODES:
+            raise InputError(f"unknown init '{self.init}'; expected one of {', '.join(INIT_MODES)}")
+        if self.lr <= 0:
+            raise InputError(f"learning rate must be positive, found {self.lr}")
+        if self.cutn < 1:
+            raise InputError(f"cutn must be at least 1, found {self.cutn}")
+        if not 0 <= self.ema < 1:
+            raise InputError(f"ema must be in [0, 1), found {self.ema}")
+        if self.save_every < 0:
+            raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
+
+
+@dataclass
+class SampleResult:
+    image: torch.Tensor  # [1, H, W, 3] float32 in 0..1 (ComfyUI IMAGE layout), on CPU
+    frames: torch.Tensor | None  # [F, H, W, 3] or None
+    losses: list[float]
+    seconds: float
+    steps: int
+
+
+class _ClampWithGrad(torch.autograd.Function):
+    """Clamp forward; backward lets through gradients that push values back into range."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.lo, ctx.hi = lo, hi
+        ctx.save_for_backward(x)
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        outside = ((x < ctx.lo) & (grad > 0)) | ((x > ctx.hi) & (grad < 0))
+        return grad * ~outside, None, None
+
+
+def to_image_layout(img: torch.Tensor) -> torch.Tensor:
+    """`[B, 3, H, W]` -> `[B, H, W, 3]` float32 on CPU."""
+    return img.detach().float().permute(0, 2, 3, 1).contiguous().cpu()
+
+
+@contextlib.contextmanager
+def _grad_enabled_and_determinism(deterministic: bool):
+    """Leave ComfyUI's inference mode and, when asked, force deterministic kernels."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    with torch.inference_mode(False), torch.enable_grad():
+        if deterministic:
+            torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+
+def _initial_latent(vqgan, cfg: SamplerConfig, init_image, gen, device) -> torch.Tensor:
+    f = vqgan.downsample_factor
+    h, w = cfg.height // f, cfg.width // f
+    if cfg.init == "random":
+        codes = torch.randint(vqgan.cfg.n_embed, (1, h, w), generator=gen, device=device)  # [1, h, w]
+        return vqgan.quantize.lookup(codes)  # [1, D, h, w]
+    if cfg.init == "noise":
+        pixels = torch.rand((1, 3, cfg.height, cfg.width), generator=gen, device=device) * 2 - 1
+        return vqgan.encode(pixels)
+    if init_image is None:
+        raise InputError("init 'image' needs an init image; pass --init-image FILE or choose init random/noise")
+    img = init_image.to(device).float()
+    if img.ndim == 3:
+        img = img[None]
+    if img.shape[-1] == 3 and img.shape[1] != 3:  # [B, H, W, 3] -> [B, 3, H, W]
+        img = img.permute(0, 3, 1, 2)
+    img = F.interpolate(img[:1], size=(cfg.height, cfg.width), mode="bicubic", antialias=True).clamp(0, 1)
+    return vqgan.encode(img * 2 - 1)
+
+
+def sample_vqgan_clip(
+    vqgan,
+    clip,
+    targets: Targets,
+    cfg: SamplerConfig,
+    *,
+    init_image: torch.Tensor | None = None,
+    callback: Callback | None = None,
+) -> SampleResult:
+    """Run VQGAN-CLIP. `callback(step, total, info)` is called once per step; raising in it stops
+    the run (nothing is written by this function). `info` has `loss` and `image` (the image CLIP
+    scored at this step, `[1, H, W, 3]`), plus `frame` on steps that keep a frame."""
+    cfg.validate(vqgan.downsample_factor)
+    device = next(vqgan.parameters()).device
+    amp_dtype = resolve_precision(cfg.precision, device)
+    if targets.dim != clip.embed_dim:
+        raise InputError(
+            f"targets have dimension {targets.dim} but the CLIP model embeds to {clip.embed_dim}; "
+            "build the targets (prompts, conditioning) with the same CLIP model"
+        )
+    targets = targets.to(device)
+    start = time.perf_counter()
+    with _grad_enabled_and_determinism(cfg.deterministic):
+        gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
+        with torch.no_grad():
+            z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float()
+        z = z0.clone().requires_grad_(True)
+        z_min, z_max = (t.float() for t in vqgan.codebook_range())
+        optimizer = OPTIMIZERS[cfg.optimizer.lower()]([z], lr=cfg.lr)
+        z_ema = z0.clone() if cfg.ema > 0 else None
+        losses: list[float] = []
+        frames: list[torch.Tensor] = []
+        for step in range(1, cfg.steps + 1):
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device, amp_dtype):
+                image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
+                image = _ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
+                cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
+                embeds = clip.encode_image(cutouts)  # [cutn, D]
+            loss = targets_loss(embeds, targets)
+            if cfg.init_weight:
+                loss = loss + cfg.init_weight * F.mse_loss(z, z0)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                z.copy_(torch.maximum(torch.minimum(z, z_max), z_min))
+                if z_ema is not None:
+                    z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
+            losses.append(float(loss.detach()))
+            info = {"loss": losses[-1], "image": to_image_layout(image)}
+            if cfg.save_every and step % cfg.save_every == 0:
+                info["frame"] = _render(vqgan, z_ema if z_ema is not None else z)
+                frames.append(info["frame"])
+            if callback is not None:
+                callback(step, cfg.steps, info)
+        final = _render(vqgan, z_ema if z_ema is not None else z)
+    return SampleResult(
+        image=final,
+        frames=torch.cat(frames) if frames else None,
+        losses=losses,
+        seconds=time.perf_counter() - start,
+        steps=cfg.steps,
+    )
+
+
+@torch.no_grad()
+def _render(vqgan, z: torch.Tensor) -> torch.Tensor:
+    image = vqgan.decode(vqgan.quantize(z.detach())).float().add(1).div(2).clamp(0, 1)
+    return to_image_layout(image)

@@ -1,0 +1,7 @@
+"""Clean-room VQGAN, state-dict compatible with taming-transformers."""
+
+from .config import TINY, VQGANConfig
+from .loader import convert_vqgan, infer_config, load_vqgan, save_vqgan
+from .model import VQGAN, VectorQuantizer
+
+__all__ = ["TINY", "VQGAN", "VQGANConfig", "VectorQuantizer", "convert_vqgan", "infer_config", "load_vqgan", "save_vqgan"]

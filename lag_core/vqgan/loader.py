@@ -1,0 +1,156 @@
+"""Build a VQGAN from a weight file: taming Lightning `.ckpt`, `.safetensors`, or our own files.
+
+The config comes from, in order: our safetensors metadata, `model.yaml` (or `<stem>.yaml`) beside
+the file, or the key shapes of the state dict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from ..errors import WeightsError
+from ..safeload import read_weights, write_safetensors
+from .config import VQGANConfig
+from .model import VQGAN
+
+log = logging.getLogger("lag")
+
+FORMAT_KEY = "lag_format"
+CONFIG_KEY = "lag_vqgan_config"
+_PREFIXES = ("first_stage_model.", "model.", "module.")
+
+
+def normalize_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip Net2Net / wrapper prefixes and drop the training-only `loss.*` keys."""
+    out = {}
+    for key, value in state.items():
+        for prefix in _PREFIXES:
+            if key.startswith(prefix) and not key.startswith("model.params"):
+                key = key[len(prefix) :]
+                break
+        if key.startswith(("loss.", "cond_stage_model.", "transformer.", "permuter.")):
+            continue
+        out[key] = value
+    return out
+
+
+def _count(state: dict, pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := rx.match(k))})
+
+
+def infer_config(state: dict[str, torch.Tensor], resolution: int = 256) -> VQGANConfig:
+    """Derive the architecture from key names and tensor shapes (taming layout)."""
+    try:
+        ch = state["encoder.conv_in.weight"].shape[0]
+        in_channels = state["encoder.conv_in.weight"].shape[1]
+        levels = _count(state, r"encoder\.down\.(\d+)\.")
+        num_res_blocks = _count(state, r"encoder\.down\.0\.block\.(\d+)\.")
+        ch_mult = tuple(
+            state[f"encoder.down.{i}.block.0.conv1.weight"].shape[0] // ch for i in range(levels)
+        )
+        attn_levels = [i for i in range(levels) if f"encoder.down.{i}.attn.0.q.weight" in state]
+        embed_dim, z_channels = state["quant_conv.weight"].shape[:2]
+        enc_out = state["encoder.conv_out.weight"].shape[0]
+        n_embed = state["quantize.embedding.weight"].shape[0]
+        out_ch = state["decoder.conv_out.weight"].shape[0]
+    except KeyError as exc:
+        raise WeightsError(
+            f"weights lack the taming VQGAN key {exc.args[0]!r}; expected a taming-transformers VQModel "
+            "checkpoint (e.g. vqgan_imagenet_f16_16384 last.ckpt) or a file written by `lag convert-weights`"
+        ) from None
+    if levels == 0 or num_res_blocks == 0:
+        raise WeightsError("weights have no encoder.down.* blocks; they fit no known VQGAN config")
+    cfg = VQGANConfig(
+        ch=int(ch),
+        ch_mult=ch_mult,
+        num_res_blocks=num_res_blocks,
+        attn_resolutions=tuple(resolution // 2**i for i in attn_levels),
+        resolution=resolution,
+        in_channels=int(in_channels),
+        out_ch=int(out_ch),
+        z_channels=int(z_channels),
+        double_z=bool(enc_out == 2 * z_channels),
+        embed_dim=int(embed_dim),
+        n_embed=int(n_embed),
+    )
+    return cfg
+
+
+def _yaml_config(path: Path) -> VQGANConfig | None:
+    for candidate in (path.with_suffix(".yaml"), path.parent / "model.yaml", path.parent.parent / "configs" / "model.yaml"):
+        if candidate.is_file():
+            import yaml
+
+            try:
+                data = yaml.safe_load(candidate.read_text())
+                model = data["model"]
+                target = str(model.get("target", ""))
+                if "Gumbel" in target:
+                    raise WeightsError(_gumbel_message(path))
+                cfg = VQGANConfig.from_taming_yaml(model["params"])
+            except WeightsError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise WeightsError(
+                    f"'{candidate}' is not a taming model.yaml (expected model.params.ddconfig, embed_dim, "
+                    f"n_embed; {type(exc).__name__}: {exc}); fix or remove it to infer the config from the weights"
+                ) from exc
+            log.info("VQGAN config from %s", candidate)
+            return cfg
+    return None
+
+
+def _gumbel_message(path: Path) -> str:
+    return (
+        f"'{path}' is a Gumbel-softmax VQGAN (quantize.proj / quantize.embed), which is not supported; "
+        "use vqgan_imagenet_f16_16384 or vqgan_imagenet_f16_1024"
+    )
+
+
+def load_vqgan(path: str | os.PathLike, device: torch.device | str = "cpu", dtype=torch.float32) -> VQGAN:
+    """Load a VQGAN for inference (eval mode, parameters frozen)."""
+    path = Path(path)
+    raw, metadata = read_weights(path)
+    state = normalize_state_dict(raw)
+    if "quantize.embed.weight" in state or "quantize.proj.weight" in state:
+        raise WeightsError(_gumbel_message(path))
+    if CONFIG_KEY in metadata:
+        cfg = VQGANConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+    else:
+        cfg = _yaml_config(path) or infer_config(state)
+    return build_vqgan(cfg, state, source=str(path), device=device, dtype=dtype)
+
+
+def build_vqgan(cfg: VQGANConfig, state: dict, source: str, device="cpu", dtype=torch.float32) -> VQGAN:
+    try:
+        with torch.device("meta"):
+            model = VQGAN(cfg)
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+    except Exception as exc:  # noqa: BLE001 - shape or key mismatch: one line
+        first = str(exc).replace("\n", " ").replace("\t", " ")
+        raise WeightsError(
+            f"weights in '{source}' do not fit the VQGAN config {cfg.to_json()} ({first[:300]}); "
+            "put the model's model.yaml beside the file, or use a taming VQModel checkpoint"
+        ) from None
+    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def save_vqgan(model: VQGAN, path: str | os.PathLike, dtype: torch.dtype = torch.float32, extra: dict | None = None):
+    """Write our own format: safetensors whose metadata carries the config, so the file rebuilds itself."""
+    tensors = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    metadata = {FORMAT_KEY: "vqgan", CONFIG_KEY: model.cfg.to_json(), **(extra or {})}
+    return write_safetensors(path, tensors, metadata)
+
+
+def convert_vqgan(src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype = torch.float32) -> VQGANConfig:
+    """`lag convert-weights`: any supported VQGAN file -> our safetensors (config in metadata)."""
+    model = load_vqgan(src)
+    save_vqgan(model, dst, dtype=dtype, extra={"lag_source": Path(src).name})
+    return model.cfg
