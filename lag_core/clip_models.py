@@ -14,7 +14,6 @@ Weights always go through `safeload.read_weights`: nothing in a weight file can 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -272,17 +271,28 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _hub_offline():
-    old = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = old
+def _cached_pretrained(pcfg: dict, cache_dir: str | None) -> str | None:
+    """The local file for a pretrained tag if it is already cached; never touches the network."""
+    if pcfg.get("file"):
+        return pcfg["file"]
+    hub = pcfg.get("hf_hub", "")
+    if hub:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            try_to_load_from_cache = None
+        if try_to_load_from_cache is not None:
+            repo, filename = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
+            for name in [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]:
+                found = try_to_load_from_cache(repo, name, cache_dir=cache_dir)
+                if isinstance(found, str) and os.path.isfile(found):
+                    return found
+    url = pcfg.get("url", "")
+    if url:
+        local = Path(cache_dir or Path.home() / ".cache" / "clip") / os.path.basename(url)
+        if local.is_file():
+            return str(local)
+    return None
 
 
 def _load_pretrained_tag(arch, tag, cfg, device, allow_download, cache_dir) -> ClipModel:
@@ -294,12 +304,7 @@ def _load_pretrained_tag(arch, tag, cfg, device, allow_download, cache_dir) -> C
         tags = [t for a, t in open_clip.list_pretrained() if a == arch]
         raise WeightsError(f"open_clip has no pretrained tag '{tag}' for {arch}; known tags: {', '.join(tags) or 'none'}")
     where = cache_dir or "~/.cache/huggingface/hub (or ~/.cache/clip)"
-    path = None
-    try:
-        with _hub_offline():
-            path = download_pretrained(pcfg, cache_dir=cache_dir)
-    except Exception:  # noqa: BLE001 - not cached yet
-        path = None
+    path = _cached_pretrained(pcfg, cache_dir)
     if not path:
         if not allow_download:
             raise WeightsError(

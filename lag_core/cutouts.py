@@ -84,11 +84,15 @@ def make_cutouts(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """`[B, C, H, W]` in 0..1 -> `[B * cutn, C, cut_size, cut_size]` augmented cutouts."""
+    # Antialiasing, cheaply: area-downsample the whole image once so that the largest crop is at
+    # most ~4x the output side, then supersample 2x and average-pool.
+    pool = max(1, min(image.shape[-2:]) // (4 * cut_size))
+    if pool > 1:
+        image = F.avg_pool2d(image, pool, ceil_mode=True)  # [B, C, H/p, W/p]
     b, c, h, w = image.shape
     device = image.device
     theta = cutout_affines(b, h, w, cutn, cut_size, cut_pow, aug, generator, device).to(image.dtype)  # [B*n, 2, 3]
-    # Supersample crops that are much larger than the output, then average-pool: cheap antialiasing.
-    ss = max(1, min(4, round(min(h, w) / cut_size)))
+    ss = 2 if min(h, w) >= 2 * cut_size else 1
     side = cut_size * ss
     base = _base_grid(side, device, image.dtype)  # [side*side, 3]
     grid = torch.einsum("pk,njk->npj", base, theta)  # [B*n, side*side, 2]

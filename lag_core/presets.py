@@ -1,6 +1,6 @@
 """Embedded defaults: models that need no downloaded weights.
 
-`tiny`: a tiny VQGAN (taming layout, factor 4) and a tiny open_clip CLIP, both randomly
+`tiny`: a tiny VQGAN (taming layout, factor 8) and a tiny open_clip CLIP, both randomly
 initialised from a fixed seed. They run the whole pipeline in seconds on a CPU; their pictures
 mean nothing. They exist for tests and for checking an install.
 """

@@ -69,6 +69,11 @@ class Placeholder:
         self.__dict__.setdefault("list", []).extend(values)
 
 
+def _first_sentence(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text.split('. ')[0][:200]}"
+
+
 def _is_placeholder_global(name: str) -> bool:
     return name in _PLACEHOLDER_NAMES or name.startswith(_PLACEHOLDER_PREFIXES)
 
@@ -84,10 +89,9 @@ def _load_pickled(path: Path) -> object:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - reported as one line
             raise WeightsError(
-                f"could not read '{path}' as a torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                "the file may be truncated or not a checkpoint: download it again or convert it with "
-                "`lag convert-weights`"
-            ) from exc
+                f"could not read '{path}' as a torch checkpoint ({_first_sentence(exc)}); the file is corrupt or "
+                "truncated, or not a checkpoint: download it again"
+            ) from None
     try:
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as exc:  # noqa: BLE001
@@ -106,9 +110,8 @@ def _load_pickled(path: Path) -> object:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:  # noqa: BLE001
             raise WeightsError(
-                f"could not load '{path}' ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                "the file may be corrupt or truncated: download it again"
-            ) from exc
+                f"could not load '{path}' ({_first_sentence(exc)}); the file is corrupt or truncated: download it again"
+            ) from None
 
 
 def _extract_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
@@ -143,9 +146,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                 state = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as exc:  # noqa: BLE001
             raise WeightsError(
-                f"could not read '{path}' as safetensors ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                f"could not read '{path}' as safetensors ({_first_sentence(exc)}); "
                 "the file is corrupt or truncated: download or convert it again"
-            ) from exc
+            ) from None
         return state, metadata
     if path.suffix in PICKLE_SUFFIXES:
         return _extract_state_dict(_load_pickled(path), path), {}

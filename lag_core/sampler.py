@@ -125,6 +125,21 @@ def _grad_enabled_and_determinism(deterministic: bool):
             torch.use_deterministic_algorithms(previous)
 
 
+def release_inference_tensors(module: torch.nn.Module) -> torch.nn.Module:
+    """Models loaded under `torch.inference_mode()` (every ComfyUI node runs under it) hold
+    inference tensors, which autograd cannot save for backward. Replace them, in place, with
+    normal copies; a no-op for models loaded normally."""
+    with torch.inference_mode(False):
+        for sub in module.modules():
+            for name, param in list(sub.named_parameters(recurse=False)):
+                if param.is_inference():
+                    setattr(sub, name, torch.nn.Parameter(param.clone(), requires_grad=param.requires_grad))
+            for name, buf in list(sub.named_buffers(recurse=False)):
+                if buf is not None and buf.is_inference():
+                    sub._buffers[name] = buf.clone()
+    return module
+
+
 def _initial_latent(vqgan, cfg: SamplerConfig, init_image, gen, device) -> torch.Tensor:
     f = vqgan.downsample_factor
     h, w = cfg.height // f, cfg.width // f
@@ -165,9 +180,14 @@ def sample_vqgan_clip(
             f"targets have dimension {targets.dim} but the CLIP model embeds to {clip.embed_dim}; "
             "build the targets (prompts, conditioning) with the same CLIP model"
         )
-    targets = targets.to(device)
     start = time.perf_counter()
     with _grad_enabled_and_determinism(cfg.deterministic):
+        release_inference_tensors(vqgan)
+        release_inference_tensors(clip.model)
+        # Inputs may be inference tensors too (made inside a ComfyUI node): clone them here.
+        targets = Targets(targets.embeds.to(device).clone(), targets.weights.to(device).clone(), list(targets.labels))
+        if init_image is not None:
+            init_image = init_image.clone()
         gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
         with torch.no_grad():
             z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float()

@@ -57,9 +57,9 @@ class VQGANConfig:
 
 TINY = VQGANConfig(
     ch=32,
-    ch_mult=(1, 1, 2),
+    ch_mult=(1, 1, 2, 2),
     num_res_blocks=1,
-    attn_resolutions=(16,),
+    attn_resolutions=(8,),
     resolution=64,
     z_channels=32,
     embed_dim=32,

@@ -1,0 +1,116 @@
+"""Benchmark: our VQGAN-CLIP sampler vs the reference loop of the widely used VQGAN-CLIP scripts.
+
+Both run on identical tiny models and settings (32 cutouts). The reference follows the
+structure of the popular `generate.py` / notebook loop: a Python loop over cutouts with
+per-cutout adaptive pooling, batched augmentations (flip, affine, colour jitter,
+noise with kornia, as those scripts do), CLIP encode, spherical distance loss, Adam step, clamp.
+Prints it/s of both and their ratio, plus first/last loss so the behaviour can be compared.
+
+    .venv/bin/python bench/bench_sampler.py [--size 128] [--steps 30] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from lag_core.cutouts import AugmentConfig
+from lag_core.device import resolve_device
+from lag_core.presets import load_preset
+from lag_core.prompts import spherical_distance, text_targets
+from lag_core.sampler import SamplerConfig, _ClampWithGrad, sample_vqgan_clip
+
+
+def reference_cutouts(img, cut_size, cutn, cut_pow, gen):
+    _, _, h, w = img.shape
+    max_size, min_size = min(h, w), min(h, w, cut_size)
+    cutouts = []
+    for _ in range(cutn):
+        size = int(torch.rand([], generator=gen) ** cut_pow * (max_size - min_size) + min_size)
+        ox = torch.randint(0, w - size + 1, (), generator=gen)
+        oy = torch.randint(0, h - size + 1, (), generator=gen)
+        cutout = img[:, :, oy : oy + size, ox : ox + size]
+        cutouts.append(F.adaptive_avg_pool2d(cutout, cut_size))
+    return torch.cat(cutouts)
+
+
+def make_reference_augment(aug: AugmentConfig):
+    """The scripts' augmentations, done with kornia as they do it; same kinds and ranges as ours."""
+    import kornia.augmentation as K
+
+    augs = torch.nn.Sequential(
+        K.RandomHorizontalFlip(p=aug.flip),
+        K.RandomAffine(degrees=aug.degrees, translate=aug.translate, scale=(1 - aug.scale, 1 + aug.scale),
+                       padding_mode="border", p=1.0),
+        K.ColorJitter(brightness=aug.jitter, contrast=aug.jitter, saturation=aug.jitter, p=1.0),
+    )
+
+    def augment(x, gen):
+        x = augs(x)
+        facs = torch.rand(x.shape[0], 1, 1, 1, generator=gen) * aug.noise
+        return x + facs * torch.randn(x.shape, generator=gen)
+
+    return augment
+
+
+def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
+    gen = torch.Generator().manual_seed(cfg.seed)
+    f = vqgan.downsample_factor
+    codes = torch.randint(vqgan.cfg.n_embed, (1, cfg.height // f, cfg.width // f), generator=gen)
+    z = vqgan.quantize.lookup(codes).clone().requires_grad_(True)
+    z_min, z_max = vqgan.codebook_range()
+    opt = torch.optim.Adam([z], lr=cfg.lr)
+    augment = make_reference_augment(cfg.augment)
+    torch.manual_seed(cfg.seed)  # kornia draws from the global generator
+    losses = []
+    for _ in range(cfg.steps):
+        opt.zero_grad()
+        out = _ClampWithGrad.apply(vqgan.decode(vqgan.quantize(z)).add(1).div(2), 0.0, 1.0)
+        cut = augment(reference_cutouts(out, clip.image_size, cfg.cutn, cfg.cut_pow, gen), gen)
+        embeds = clip.encode_image(cut)
+        loss = sum(
+            w * spherical_distance(embeds, t[None]).mean() for t, w in zip(targets.embeds, targets.weights.tolist())
+        )
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            z.copy_(z.maximum(z_min).minimum(z_max))
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--cutn", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    vqgan, clip = load_preset("tiny", device=device)
+    targets = text_targets(clip, ["a red sun over a dark sea", "blurry:-0.5"])
+    cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1)
+    # warm-up both
+    sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
+    reference_loop(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
+    ours_t, ref_t = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        ours = sample_vqgan_clip(vqgan, clip, targets, cfg).losses
+        ours_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ref = reference_loop(vqgan, clip, targets, cfg)
+        ref_t.append(time.perf_counter() - t)
+    ours_its, ref_its = args.steps / min(ours_t), args.steps / min(ref_t)
+    print(f"device={device} size={args.size} cutn={args.cutn} steps={args.steps} threads={torch.get_num_threads()}")
+    print(f"reference loop : {ref_its:7.2f} it/s   loss {ref[0]:.4f} -> {ref[-1]:.4f}")
+    print(f"lag sampler    : {ours_its:7.2f} it/s   loss {ours[0]:.4f} -> {ours[-1]:.4f}")
+    print(f"speed-up       : {ours_its / ref_its:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+def test_generate_json_summary_and_frames(tmp_path, lag_cli):
+    out = tmp_path / "img.png"
+    frames = tmp_path / "frames"
+    proc = lag_cli("generate", "--preset", "tiny", "--prompt", "a red sun:1", "--prompt", "blurry:-0.5",
+                   "--size", 48, 32, "--steps", 6, "--seed", 3, "--cutn", 8, "--save-every", 2,
+                   "--frames-dir", frames, "--out", out, "--json", check=True)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("out", "steps", "seconds", "it_per_s", "loss_first", "loss_last"):
+        assert key in summary
+    assert summary["steps"] == 6 and summary["frames"] == 3
+    with Image.open(out) as im:
+        assert im.size == (48, 32)
+    assert sorted(p.name for p in frames.iterdir()) == ["frame_00002.png", "frame_00004.png", "frame_00006.png"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_generate_deterministic_is_byte_identical(tmp_path, lag_cli):
+    outs = []
+    for name in ("a.png", "b.png"):
+        outs.append(tmp_path / name)
+        lag_cli("generate", "--preset", "tiny", "--prompt", "storm", "--size", 32, 32, "--steps", 3,
+                "--cutn", 4, "--seed", 1, "--deterministic", "--out", outs[-1], check=True)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_image_and_init_prompts(tmp_path, lag_cli):
+    pic = tmp_path / "red.png"
+    Image.fromarray(np.full((20, 20, 3), (255, 0, 0), np.uint8)).save(pic)
+    proc = lag_cli("generate", "--preset", "tiny", "--image-prompt", f"{pic}:2", "--init-image", pic,
+                   "--size", 32, 32, "--steps", 2, "--cutn", 4, "--out", tmp_path / "o.png", "--json", check=True)
+    assert json.loads(proc.stdout)["steps"] == 2
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--prompt", "x", "--size", "30", "32"], "multiple of the VQGAN's downsampling factor"),
+    (["--prompt", "x", "--steps", "0"], "steps must be at least 1"),
+    (["--prompt", "x", "--optimizer", "lion"], "unknown optimizer"),
+    ([], "prompt list is empty"),
+    (["--prompt", "a cat:heavy"], "prompt weight must be a number"),
+    (["--prompt", "x", "--vqgan", "nope.ckpt", "--clip", "tiny"], "not found (looked at the path and in"),
+    (["--prompt", "x", "--image-prompt", "__NOT_IMAGE__"], "is not an image"),
+])
+def test_bad_input_one_line_nonzero(tmp_path, lag_cli, args, needle):
+    if "__NOT_IMAGE__" in args:
+        bad = tmp_path / "notes.png"
+        bad.write_text("this is not an image")
+        args = [str(bad) if a == "__NOT_IMAGE__" else a for a in args]
+    out = tmp_path / "o.png"
+    proc = lag_cli("generate", "--preset", "tiny", "--steps", "2", *args, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0]
+    assert not out.exists()
+
+
+def test_bad_weight_files_one_line(tmp_path, lag_cli):
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    proc = lag_cli("generate", "--prompt", "x", "--vqgan", corrupt, "--clip", "tiny", "--out", tmp_path / "o.png")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "corrupt or truncated" in proc.stderr
+    odd = tmp_path / "odd.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, str(odd))
+    proc = lag_cli("generate", "--prompt", "x", "--vqgan", odd, "--clip", "tiny", "--out", tmp_path / "o.png")
+    assert proc.returncode == 2 and "taming VQGAN key" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+import torch
+
+from lag_core.clip_models import load_clip, save_clip
+from lag_core.errors import WeightsError
+
+
+def test_tiny_preset_is_seeded(tiny_models):
+    _, clip = tiny_models
+    again = load_clip("tiny")
+    assert clip.image_size == 32 and clip.embed_dim == 64
+    e1, e2 = clip.encode_text(["metal", "pop"]), again.encode_text(["metal", "pop"])
+    torch.testing.assert_close(e1, e2)
+    assert torch.allclose(e1.norm(dim=-1), torch.ones(2))
+    assert not torch.allclose(e1[0], e1[1])
+
+
+def test_own_file_round_trip(tmp_path, tiny_models):
+    _, clip = tiny_models
+    path = save_clip(clip, tmp_path / "clip.safetensors")
+    loaded = load_clip(str(path))
+    torch.testing.assert_close(loaded.encode_text(["a dark sea"]), clip.encode_text(["a dark sea"]))
+    img = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(loaded.encode_image(img), clip.encode_image(img))
+    assert loaded.model_id == clip.model_id
+
+
+def test_arch_plus_file_and_folder(tmp_path, tiny_models):
+    _, clip = tiny_models
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in clip.model.state_dict().items()}, str(weights))
+    by_arch = load_clip(f"lag-tiny-clip:{weights}")
+    torch.testing.assert_close(by_arch.encode_text(["x"]), clip.encode_text(["x"]))
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": clip.model_cfg}))
+    by_dir = load_clip(str(tmp_path))
+    torch.testing.assert_close(by_dir.encode_text(["x"]), clip.encode_text(["x"]))
+
+
+def test_clip_spec_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(WeightsError, match="neither a preset"):
+        load_clip("nonsense")
+    with pytest.raises(WeightsError, match="unknown open_clip architecture"):
+        load_clip("NoSuchArch:openai")
+    with pytest.raises(WeightsError, match="no pretrained tag"):
+        load_clip("ViT-B-32:no-such-tag")
+    # Not cached, and no --download: fails at once (no network traffic), saying what to do.
+    with pytest.raises(WeightsError, match="--download"):
+        load_clip("ViT-B-32-quickgelu:openai", cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_clip(f"ViT-B-32:{tmp_path}/missing.safetensors")
+    plain = tmp_path / "plain.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(plain))
+    with pytest.raises(WeightsError, match="does not say which CLIP architecture"):
+        load_clip(str(plain))
+    with pytest.raises(WeightsError, match="do not fit"):
+        load_clip(f"lag-tiny-clip:{plain}")

@@ -1,0 +1,127 @@
+import pytest
+import torch
+
+from lag_core.cutouts import AugmentConfig
+from lag_core.errors import InputError
+from lag_core.prompts import Targets, image_targets, text_targets
+from lag_core.sampler import OPTIMIZERS, SamplerConfig, sample_vqgan_clip
+
+
+def _cfg(**kw):
+    base = dict(width=32, height=32, steps=4, cutn=8, seed=0)
+    base.update(kw)
+    return SamplerConfig(**base)
+
+
+def test_output_layout_and_loss_falls(tiny_models):
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["a red sun over a dark sea"])
+    cfg = _cfg(steps=40, augment=AugmentConfig(enabled=False), lr=0.2)
+    result = sample_vqgan_clip(vqgan, clip, targets, cfg)
+    assert result.image.shape == (1, 32, 32, 3)
+    assert result.image.dtype == torch.float32
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    assert len(result.losses) == 40
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < first - 0.01, (first, last)
+
+
+def test_image_target_pulls_image_towards_it(tiny_models):
+    vqgan, clip = tiny_models
+    goal = torch.zeros(3, 32, 32)
+    goal[0] = 1.0  # pure red
+    targets = image_targets(clip, [goal])
+    result = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=30, lr=0.2))
+    assert result.losses[-1] < result.losses[0]
+
+
+def test_deterministic_mode_is_byte_identical(tiny_models):
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["storm", "calm:-0.5"])
+    a = sample_vqgan_clip(vqgan, clip, targets, _cfg(deterministic=True, seed=7))
+    b = sample_vqgan_clip(vqgan, clip, targets, _cfg(deterministic=True, seed=7))
+    c = sample_vqgan_clip(vqgan, clip, targets, _cfg(deterministic=True, seed=8))
+    assert a.image.numpy().tobytes() == b.image.numpy().tobytes()
+    assert a.losses == b.losses
+    assert not torch.equal(a.image, c.image)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.parametrize("init", ["random", "noise", "image"])
+def test_init_modes(tiny_models, init):
+    vqgan, clip = tiny_models
+    init_image = torch.rand(1, 3, 20, 24)
+    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(init=init, steps=2),
+                               init_image=init_image if init == "image" else None)
+    assert result.image.shape == (1, 32, 32, 3)
+
+
+def test_init_image_is_kept_with_zero_steps_of_change(tiny_models):
+    vqgan, clip = tiny_models
+    with pytest.raises(InputError, match="init image"):
+        sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(init="image"))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_runs(tiny_models, name):
+    vqgan, clip = tiny_models
+    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(optimizer=name, steps=2))
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+
+
+def test_latent_stays_in_codebook_range_and_frames(tiny_models):
+    vqgan, clip = tiny_models
+    seen = []
+    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(steps=6, save_every=2, ema=0.5, lr=5.0),
+                               callback=lambda s, t, info: seen.append((s, t, sorted(info))))
+    assert result.frames.shape == (3, 32, 32, 3)
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5, 6]
+    assert all(t == 6 for _, t, _ in seen)
+    assert "frame" in seen[1][2] and "frame" not in seen[0][2]
+
+
+def test_callback_raising_stops_the_run(tiny_models):
+    vqgan, clip = tiny_models
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def callback(step, total, info):
+        calls.append(step)
+        if step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(steps=50), callback=callback)
+    assert calls == [1, 2]
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(width=30), "multiple of the VQGAN's downsampling factor 8"),
+    (dict(steps=0), "steps must be at least 1"),
+    (dict(optimizer="lion"), "unknown optimizer"),
+    (dict(cutn=0), "cutn"),
+    (dict(lr=-1), "learning rate"),
+])
+def test_bad_config(tiny_models, kw, match):
+    vqgan, clip = tiny_models
+    with pytest.raises(InputError, match=match):
+        sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(**kw))
+
+
+def test_targets_from_another_clip_space_rejected(tiny_models):
+    vqgan, clip = tiny_models
+    with pytest.raises(InputError, match="dimension"):
+        sample_vqgan_clip(vqgan, clip, Targets.from_embeddings(torch.randn(1, 3)), _cfg())
+
+
+def test_runs_under_inference_mode():
+    """ComfyUI runs nodes under torch.inference_mode(): the sampler must still get gradients."""
+    from lag_core.presets import load_preset
+
+    with torch.inference_mode():
+        vqgan, clip = load_preset("tiny")  # ComfyUI's loader nodes run under inference mode too
+        targets = text_targets(clip, ["x"])
+        result = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3))
+    assert len(result.losses) == 3
