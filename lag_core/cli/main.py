@@ -10,13 +10,14 @@ from ..errors import LAGError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import convert, generate
+    from . import convert, data, generate
 
     parser = argparse.ArgumentParser(prog="lag", description="Songs (lyrics, audio, genre) to images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(sub)
     convert.add_parser(sub)
+    data.add_parser(sub)
     return parser
 
 
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LAGError as exc:
-        sys.stderr.write(f"lag {args.command}: error: {exc}\n")
+        name = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
+        sys.stderr.write(f"lag {name}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"lag {args.command}: interrupted; nothing half-written was left behind\n")

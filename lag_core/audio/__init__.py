@@ -1,0 +1,1 @@
+"""Audio: decoding, LAG-compatible MFCC, and the audio encoder."""

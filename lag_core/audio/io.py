@@ -1,0 +1,115 @@
+"""Audio files <-> ComfyUI's AUDIO layout `{"waveform": [B, C, T], "sample_rate": int}`.
+
+Decoding is soundfile (libsndfile: WAV, FLAC, OGG, MP3, no ffmpeg); resampling is soxr.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..safeload import atomic_path
+from .mfcc import CLIP_SAMPLES, SAMPLE_RATE
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def load_audio(path: str | os.PathLike) -> dict:
+    """Decode a file -> `{"waveform": [1, C, T] float32, "sample_rate": int}`."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"audio file '{path}' does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(f"audio file '{path}' is empty; give a WAV, FLAC, OGG or MP3 file with sound in it")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # [T, C]
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+        msg = " ".join(str(exc).split())[:160]
+        raise InputError(
+            f"'{path}' could not be decoded as audio ({type(exc).__name__}: {msg}); give a WAV, FLAC, OGG or MP3 file"
+        ) from None
+    if data.shape[0] == 0:
+        raise InputError(f"audio file '{path}' decodes to 0 samples; give a file with sound in it")
+    if not np.isfinite(data).all():
+        raise InputError(f"audio file '{path}' contains NaN or infinite samples")
+    waveform = torch.from_numpy(np.ascontiguousarray(data.T))[None]  # [1, C, T]
+    return {"waveform": waveform, "sample_rate": int(sr)}
+
+
+def save_audio(audio: dict, path: str | os.PathLike, subtype: str | None = None) -> Path:
+    """Write the first item of an AUDIO dict atomically; the format follows the suffix."""
+    import soundfile as sf
+
+    path = Path(path)
+    wave = audio["waveform"]
+    if wave.ndim == 3:
+        wave = wave[0]
+    data = wave.detach().float().cpu().numpy().T  # [T, C]
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot write audio as '{path.suffix}'; use .wav, .flac, .ogg or .mp3")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, int(audio["sample_rate"]), format=fmt, subtype=subtype)
+    return path
+
+
+def check_audio(audio) -> tuple[torch.Tensor, int]:
+    """Validate an AUDIO dict (ours or ComfyUI's) -> (waveform [B, C, T], sample_rate)."""
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise InputError(
+            f"expected AUDIO as {{'waveform': [B, C, T], 'sample_rate': int}}, found {type(audio).__name__}"
+        )
+    wave = audio["waveform"]
+    if not torch.is_tensor(wave):
+        wave = torch.as_tensor(np.asarray(wave))
+    if wave.ndim == 1:
+        wave = wave[None, None]
+    elif wave.ndim == 2:
+        wave = wave[None]
+    if wave.ndim != 3 or wave.shape[-1] == 0:
+        raise InputError(f"AUDIO waveform must be [B, C, T] with T > 0, found shape {tuple(wave.shape)}")
+    return wave.float(), int(audio["sample_rate"])
+
+
+def to_mono_22050(audio) -> torch.Tensor:
+    """AUDIO -> mono float32 `[B, T]` at 22050 Hz (channels averaged, soxr resampling)."""
+    wave, sr = check_audio(audio)
+    mono = wave.mean(dim=1)  # [B, T]
+    if sr != SAMPLE_RATE:
+        import soxr
+
+        arr = mono.detach().cpu().numpy().T  # [T, B]
+        res = soxr.resample(np.ascontiguousarray(arr), sr, SAMPLE_RATE, quality="HQ")
+        mono = torch.from_numpy(np.ascontiguousarray(np.asarray(res, dtype=np.float32).reshape(res.shape[0], -1).T))
+    return mono
+
+
+def clips_10s(mono: torch.Tensor, mode: str = "pad") -> torch.Tensor:
+    """`[B, T]` -> 10 s clips: `pad` pads or cuts each item to one clip `[B, 220500]`;
+    `split` cuts every item into consecutive clips (last one zero-padded) `[N, 220500]`."""
+    if mode not in ("pad", "split"):
+        raise InputError(f"unknown segment mode '{mode}'; expected pad or split")
+    b, t = mono.shape
+    if mode == "pad":
+        if t >= CLIP_SAMPLES:
+            return mono[:, :CLIP_SAMPLES]
+        return torch.nn.functional.pad(mono, (0, CLIP_SAMPLES - t))
+    n = max(1, -(-t // CLIP_SAMPLES))
+    padded = torch.nn.functional.pad(mono, (0, n * CLIP_SAMPLES - t))
+    return padded.reshape(b * n, CLIP_SAMPLES)  # [B*n, 220500]
+
+
+def audio_to_mfcc(audio, mode: str = "pad", device=None) -> torch.Tensor:
+    """AUDIO -> LAG MFCC `[N, 128, 431]`."""
+    from .mfcc import mfcc_lag
+
+    clips = clips_10s(to_mono_22050(audio), mode)
+    if device is not None:
+        clips = clips.to(device)
+    return mfcc_lag(clips)

@@ -1,0 +1,129 @@
+"""`lag data`: convert the LAG pickle, inspect datasets, build datasets from your own songs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import DataError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("data", help="LAG datasets: convert, info, build")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+
+    c = dsub.add_parser("convert", help="LAG .pkl -> a safe dataset folder (entries.jsonl + features.safetensors)")
+    c.add_argument("pkl")
+    c.add_argument("out_dir")
+    c.add_argument("--layout", choices=["coef-major", "time-major"], default="coef-major",
+                   help="how the flat 55168 mfcc is ordered: [128, 431] (default) or [431, 128]")
+    c.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_convert)
+
+    i = dsub.add_parser("info", help="count, genres, mfcc shape, audio and problems of a .pkl or a folder")
+    i.add_argument("path", nargs="?", default="sample", help="dataset folder, LAG .pkl, or 'sample' (bundled)")
+    i.add_argument("--layout", choices=["coef-major", "time-major"], default="coef-major")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=run_info)
+
+    b = dsub.add_parser("build", help="make a LAG-format dataset from your own audio files and lyrics")
+    b.add_argument("audio_dir")
+    b.add_argument("lyrics_csv", help="CSV with columns file, lyrics, genre and optional segment (10 s index)")
+    b.add_argument("out_dir")
+    b.add_argument("--no-audio", action="store_true", help="do not copy the 10 s segments into the dataset")
+    b.add_argument("--force", action="store_true")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_build)
+
+    s = dsub.add_parser("build-sample", help="(maintainers) regenerate the bundled sample")
+    s.add_argument("--out", default=None)
+    s.set_defaults(func=run_build_sample)
+
+
+def _emit(args, info: dict, text: str) -> int:
+    sys.stdout.write((json.dumps(info) if args.json else text) + "\n")
+    return 0
+
+
+def run_convert(args) -> int:
+    from ..data.dataset import open_dataset, write_dataset
+
+    ds = open_dataset(args.pkl, layout=args.layout)
+    write_dataset(args.out_dir, ds.entries, ds.mfcc, force=args.force)
+    for problem in ds.problems:
+        sys.stderr.write(f"lag data convert: warning: {problem}\n")
+    info = {"out": args.out_dir, "entries": len(ds), "genres": ds.genre_counts(), "problems": ds.problems}
+    return _emit(args, info, f"wrote {args.out_dir} ({len(ds)} entries, {len(ds.problems)} problems)")
+
+
+def run_info(args) -> int:
+    from ..data.dataset import describe, open_dataset
+
+    ds = open_dataset(None if args.path == "sample" else args.path, layout=args.layout)
+    info = describe(ds)
+    lines = [f"{args.path}: {info['entries']} entries, mfcc {info['mfcc_shape']}, audio for {info['audio']}",
+             "genres: " + ", ".join(f"{g} {n}" for g, n in info["genres"].items())]
+    lines += [f"problem: {p}" for p in info["problems"]] or ["no problems found"]
+    return _emit(args, info, "\n".join(lines))
+
+
+def run_build(args) -> int:
+    import torch
+
+    from ..audio.io import clips_10s, load_audio, save_audio, to_mono_22050
+    from ..audio.mfcc import mfcc_lag
+    from ..data import GENRES
+    from ..data.dataset import write_dataset
+    from ..data.entries import LAGEntry
+    from .progress import TqdmCallback
+
+    audio_dir, csv_path = Path(args.audio_dir), Path(args.lyrics_csv)
+    if not csv_path.is_file():
+        raise DataError(f"lyrics CSV '{csv_path}' does not exist")
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "lyrics", "genre"} <= set(rows[0]):
+        raise DataError(f"'{csv_path}' needs a header with columns file, lyrics, genre (and optional segment)")
+    entries, mfccs, audio = [], [], {}
+    bar = TqdmCallback("build")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, row in enumerate(rows, 2):
+            genre = row["genre"].strip().lower()
+            if genre not in GENRES:
+                raise DataError(f"{csv_path} line {n}: unknown genre '{row['genre']}'; expected one of {', '.join(GENRES)}")
+            if not row["lyrics"].strip():
+                raise DataError(f"{csv_path} line {n}: empty lyrics")
+            src = audio_dir / row["file"]
+            clips = clips_10s(to_mono_22050(load_audio(src)), "split")  # [S, 220500]
+            segments = range(len(clips))
+            if (row.get("segment") or "").strip():
+                seg = int(row["segment"])
+                if not 0 <= seg < len(clips):
+                    raise DataError(f"{csv_path} line {n}: segment {seg} is out of range; '{src.name}' has {len(clips)} 10 s segments")
+                segments = [seg]
+            feats = mfcc_lag(clips[list(segments)])
+            for k, seg in enumerate(segments):
+                name = f"{src.stem}_{seg}"
+                entry = LAGEntry(name, row["lyrics"].strip(), genre, GENRES.index(genre))
+                if not args.no_audio:
+                    entry.audio = f"{name}.flac"
+                    audio[entry.audio] = save_audio({"waveform": clips[seg][None, None], "sample_rate": 22050}, Path(tmp) / entry.audio)
+                entries.append(entry)
+                mfccs.append(feats[k])
+            bar(n - 1, len(rows), {})
+        bar.close()
+        write_dataset(args.out_dir, entries, torch.stack(mfccs), audio, force=args.force)
+    info = {"out": args.out_dir, "entries": len(entries), "genres": {g: sum(e.genre == g for e in entries) for g in GENRES}}
+    return _emit(args, info, f"wrote {args.out_dir} ({len(entries)} entries)")
+
+
+def run_build_sample(args) -> int:
+    from ..data.sample import build_sample
+
+    out = build_sample(args.out) if args.out else build_sample()
+    sys.stdout.write(f"wrote {out}\n")
+    return 0

@@ -1,0 +1,183 @@
+"""Our native LAG dataset folder, safe to share (no pickles):
+
+    entries.jsonl          one JSON object per entry: fileName, lyrics, genre, genreIdx[, audio]
+    features.safetensors   mfcc [N, 128, 431] (float32 or float16)
+    audio/                 optional audio files named by the entries' `audio` field
+
+A folder is written atomically: built beside the target, then renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from . import GENRES
+from .entries import FRAMES, N_MFCC, LAGEntry, parse_entries
+
+ENTRIES = "entries.jsonl"
+FEATURES = "features.safetensors"
+AUDIO_DIR = "audio"
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+@dataclass
+class LAGDataset:
+    root: Path | None
+    entries: list[LAGEntry]
+    mfcc: torch.Tensor  # [N, 128, 431] float32
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def name(self) -> str:
+        return self.root.name if self.root else "dataset"
+
+    def index_of(self, key: int | str) -> int:
+        """An index (int or digits) or a fileName -> index, with a clear error."""
+        if isinstance(key, int) or (isinstance(key, str) and key.strip().lstrip("-").isdigit()):
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise DataError(f"entry index {i} is out of range; {self.name} has {len(self)} entries (0-{len(self) - 1})")
+            return i % len(self)
+        for i, e in enumerate(self.entries):
+            if e.file_name == key:
+                return i
+        raise DataError(f"no entry named '{key}' in {self.name}; `lag data info` lists the names")
+
+    def audio_path(self, i: int) -> Path | None:
+        e = self.entries[i]
+        if not e.audio or self.root is None:
+            return None
+        path = self.root / AUDIO_DIR / e.audio
+        return path if path.is_file() else None
+
+    def content_hash(self) -> str:
+        """Hash of lyrics, genres and features: the key of caches derived from this dataset."""
+        h = hashlib.sha256()
+        for e in self.entries:
+            h.update(json.dumps(e.to_json(), sort_keys=True).encode())
+        h.update(self.mfcc.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def genre_counts(self) -> dict[str, int]:
+        counts = Counter(e.genre for e in self.entries)
+        return {g: counts.get(g, 0) for g in GENRES}
+
+
+def open_dataset(path: str | os.PathLike | None = None, layout: str = "coef-major") -> LAGDataset:
+    """A native folder, a LAG `.pkl`, or `None` / `sample` for the bundled sample."""
+    if path is None or str(path) in ("sample", "bundled", ""):
+        path = SAMPLE_DIR
+    path = Path(path).expanduser()
+    if path.is_file() and path.suffix in (".pkl", ".pickle"):
+        from .lag_pickle import load_lag_pickle
+
+        entries, mfcc, problems = parse_entries(load_lag_pickle(path), layout)
+        return LAGDataset(None, entries, torch.from_numpy(mfcc), problems)
+    if not path.is_dir():
+        raise DataError(f"dataset '{path}' does not exist; give a dataset folder (entries.jsonl + features.safetensors) or a LAG .pkl")
+    return _open_folder(path)
+
+
+def _open_folder(root: Path) -> LAGDataset:
+    from safetensors import safe_open
+
+    entries_file, features_file = root / ENTRIES, root / FEATURES
+    for f in (entries_file, features_file):
+        if not f.is_file():
+            raise DataError(f"dataset folder '{root}' lacks {f.name}; expected {ENTRIES} and {FEATURES} (make one with `lag data convert` or `lag data build`)")
+    entries = []
+    for n, line in enumerate(entries_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            entries.append(LAGEntry(str(row["fileName"]), str(row["lyrics"]), str(row["genre"]), int(row["genreIdx"]), row.get("audio")))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{entries_file} line {n} is not a valid entry ({type(exc).__name__}); expected JSON with fileName, lyrics, genre, genreIdx") from None
+    try:
+        with safe_open(str(features_file), framework="pt") as f:
+            mfcc = f.get_tensor("mfcc").float()
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{features_file} is not a readable safetensors file with an 'mfcc' tensor ({type(exc).__name__}); rebuild the dataset") from None
+    if mfcc.shape != (len(entries), N_MFCC, FRAMES):
+        raise DataError(f"{features_file} holds mfcc {tuple(mfcc.shape)} but {ENTRIES} lists {len(entries)} entries; expected [{len(entries)}, {N_MFCC}, {FRAMES}]")
+    problems = [f"entry {e.file_name}: audio file '{e.audio}' is missing" for e in entries if e.audio and not (root / AUDIO_DIR / e.audio).is_file()]
+    return LAGDataset(root, entries, mfcc, problems)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, force: bool = False):
+    """Yield a temp folder beside `target`; on success it becomes `target`, on error it is removed."""
+    target = Path(target)
+    if target.exists() and not force:
+        raise DataError(f"'{target}' already exists; choose a new folder or pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_dataset(
+    out_dir: str | os.PathLike,
+    entries: list[LAGEntry],
+    mfcc: np.ndarray | torch.Tensor,
+    audio: dict[str, Path] | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    force: bool = False,
+) -> Path:
+    """Write a dataset folder atomically. `audio` maps entry audio names to files to copy in."""
+    from safetensors.torch import save_file
+
+    mfcc = torch.as_tensor(mfcc).float()
+    if mfcc.shape != (len(entries), N_MFCC, FRAMES):
+        raise DataError(f"mfcc has shape {tuple(mfcc.shape)}; expected [{len(entries)}, {N_MFCC}, {FRAMES}]")
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir, force=force) as tmp:
+        lines = [json.dumps(e.to_json(), ensure_ascii=False) for e in entries]
+        (tmp / ENTRIES).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        save_file({"mfcc": mfcc.to(dtype).contiguous()}, str(tmp / FEATURES), metadata={"lag_format": "lag-dataset", "layout": "coef-major"})
+        if audio:
+            (tmp / AUDIO_DIR).mkdir()
+            for name, src in audio.items():
+                shutil.copyfile(src, tmp / AUDIO_DIR / name)
+    return out_dir
+
+
+def describe(ds: LAGDataset) -> dict:
+    """What `lag data info` reports."""
+    with_audio = sum(1 for i in range(len(ds)) if ds.audio_path(i) is not None)
+    return {
+        "path": str(ds.root) if ds.root else None,
+        "entries": len(ds),
+        "genres": ds.genre_counts(),
+        "mfcc_shape": list(ds.mfcc.shape),
+        "audio": with_audio,
+        "problems": ds.problems,
+    }
