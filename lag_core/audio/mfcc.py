@@ -81,10 +81,13 @@ def _constants(device: torch.device):
     return _CONSTANTS[key]
 
 
-# On CPU, a batch is processed in chunks whose spectrograms stay in cache (measured: 8 clips).
-CPU_CHUNK = 8
+# On CPU, clips go through one at a time: a clip's 3.5 MB spectrogram stays in cache, and
+# batched STFTs measured slower per clip on the 2-core machines (bench/bench_mfcc.py). On a GPU
+# the whole batch goes through at once.
+CPU_CHUNK = 1
 
 
+@torch.no_grad()
 def mfcc_lag(clips: torch.Tensor) -> torch.Tensor:
     """Mono 22050 Hz clips `[B, T]` (or `[T]`) -> MFCC `[B, 128, frames]` (431 frames for 10 s).
 
@@ -95,7 +98,7 @@ def mfcc_lag(clips: torch.Tensor) -> torch.Tensor:
         clips = clips[None]
     clips = clips.float()
     if clips.device.type == "cpu" and clips.shape[0] > CPU_CHUNK:
-        return torch.cat([_mfcc(chunk) for chunk in clips.split(CPU_CHUNK)])
+        return torch.cat([_mfcc(chunk) for chunk in clips.split(CPU_CHUNK)])  # [B, 128, T']
     out = _mfcc(clips)
     return out[0] if squeeze else out
 
