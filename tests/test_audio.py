@@ -6,7 +6,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from lag_core.audio.encoder import AudioEncoder, AudioEncoderConfig, load_audio_encoder, save_audio_encoder, stats_encoder
+from lag_core.audio.encoder import (
+    AudioEncoder,
+    AudioEncoderConfig,
+    load_audio_encoder,
+    save_audio_encoder,
+    stats_encoder,
+)
 from lag_core.audio.io import audio_to_mfcc, clips_10s, load_audio, save_audio, to_mono_22050
 from lag_core.audio.mfcc import CLIP_SAMPLES, FRAMES, mfcc_lag
 from lag_core.data import GENRES
