@@ -16,6 +16,13 @@ def add_parser(sub) -> None:
                    help="text prompt; a negative weight pushes away (repeatable)")
     p.add_argument("--image-prompt", action="append", default=[], metavar="FILE[:WEIGHT]",
                    help="image prompt file, optional weight after a colon (repeatable)")
+    p.add_argument("--attention", metavar="FILE", help="lyric attention weights from `lag train`: condition on a song")
+    p.add_argument("--entry", metavar="DATASET:INDEX", help="the song: an entry of a dataset (e.g. sample:3)")
+    p.add_argument("--lyrics", help="the song's lyrics (instead of --entry)")
+    p.add_argument("--genre", help="the song's genre (metal, pop, rnb, rap); with --entry, overrides it")
+    p.add_argument("--no-genre", action="store_true", help="leave the genre out of the query (audio carries it)")
+    p.add_argument("--audio", metavar="FILE", help="the song's audio file (WAV/FLAC/OGG/MP3), instead of the entry's MFCC")
+    p.add_argument("--cond-weight", type=float, default=1.0, help="weight of the song conditioning among the targets")
     p.add_argument("--init-image", metavar="FILE", help="start from this image instead of random codes")
     p.add_argument("--init", choices=["random", "noise", "image"], help="initialisation (default: image if --init-image, else random)")
     p.add_argument("--init-weight", type=float, default=0.0, help="pull towards the initial latent (MSE weight)")
@@ -68,6 +75,32 @@ def load_models(args, device):
     return load_preset(args.preset or "tiny", device=device)
 
 
+def song_targets(args, clip, device):
+    """The conditioning of one song through trained lyric attention, as a weighted target."""
+    from ..attention.condition import condition_song, load_attention
+    from ..audio.io import audio_to_mfcc, load_audio
+    from ..paths import find_weights
+    from ..prompts import Targets
+    from .train import parse_entry
+
+    loaded = load_attention(find_weights(args.attention, "attention"), clip, device=device)
+    lyrics, genre, mfcc = args.lyrics, args.genre, None
+    if args.entry:
+        ds, i = parse_entry(args.entry)
+        entry = ds.entries[i]
+        lyrics = lyrics or entry.lyrics
+        genre = genre or entry.genre
+        mfcc = ds.mfcc[i]
+    if not lyrics:
+        raise InputError("a song needs lyrics: give --entry DATASET:INDEX or --lyrics TEXT")
+    if args.audio:
+        mfcc = audio_to_mfcc(load_audio(args.audio))[0]
+    if loaded.audio_encoder is None:
+        mfcc = None
+    song = condition_song(loaded, clip, lyrics, None if args.no_genre else genre, mfcc)
+    return Targets.from_embeddings(song.embeds, args.cond_weight, label=f"song:{lyrics[:40]}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cutouts import AugmentConfig
     from ..device import resolve_device
@@ -76,8 +109,11 @@ def run(args: argparse.Namespace) -> int:
     from ..sampler import SamplerConfig, sample_vqgan_clip
     from .progress import TqdmCallback
 
-    if not args.prompt and not args.image_prompt:
-        raise InputError("the prompt list is empty; give at least one --prompt 'text[:weight]' or --image-prompt FILE")
+    if not args.prompt and not args.image_prompt and not args.attention:
+        raise InputError("the prompt list is empty; give at least one --prompt 'text[:weight]', --image-prompt FILE, "
+                         "or a song with --attention FILE --entry DATASET:INDEX")
+    if (args.entry or args.lyrics) and not args.attention:
+        raise InputError("--entry / --lyrics need --attention FILE (trained lyric attention)")
     if args.save_every and not args.frames_dir:
         raise InputError("--save-every needs --frames-dir DIR to write the frames to")
     init = args.init or ("image" if args.init_image else "random")
@@ -101,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         parts.append(text_targets(clip, args.prompt))
     if prompt_images:
         parts.append(image_targets(clip, prompt_images, [w for _, w in image_specs], [p for p, _ in image_specs]))
+    if args.attention:
+        parts.append(song_targets(args, clip, device))
     targets = Targets.cat(parts)
 
     frames_dir = Path(args.frames_dir) if args.frames_dir else None

@@ -10,7 +10,7 @@ from ..errors import LAGError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import convert, data, generate
+    from . import convert, data, generate, train
 
     parser = argparse.ArgumentParser(prog="lag", description="Songs (lyrics, audio, genre) to images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     convert.add_parser(sub)
     data.add_parser(sub)
+    train.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,50 @@
+"""The genre-weighted CLIP loss used to train lyric attention.
+
+A symmetric InfoNCE (CLIP-style, Radford et al. 2021) between each entry's conditioning and two
+kinds of targets, with multi-positive rows (entries sharing a genre, or identical lyric lines,
+are all positives):
+
+    loss = genre_weight * L(cond, genre prompts [+ genre reference images])
+         + (1 - genre_weight) * L(cond, lyric text embeddings)
+
+Logits are cosine similarities times CLIP's own logit scale (its learned temperature).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Rows: -log of the softmax mass on the positives, averaged over rows with a positive."""
+    log_prob = logits.log_softmax(dim=-1)
+    masked = log_prob.masked_fill(~positives, float("-inf"))
+    has = positives.any(dim=-1)
+    return -masked.logsumexp(dim=-1)[has].mean()
+
+
+def symmetric_nce(cond: torch.Tensor, targets: torch.Tensor, positives: torch.Tensor, scale: float) -> torch.Tensor:
+    """`cond [B, D]`, `targets [T, D]`, `positives [B, T]` -> mean of both directions."""
+    logits = scale * cond @ targets.T  # [B, T]
+    return 0.5 * (multi_positive_nce(logits, positives) + multi_positive_nce(logits.T, positives.T))
+
+
+def genre_weighted_loss(
+    cond: torch.Tensor,
+    labels: torch.Tensor,
+    genre_embeds: torch.Tensor,
+    lyric_embeds: torch.Tensor,
+    lyric_ids: torch.Tensor,
+    scale: float,
+    genre_weight: float,
+    image_embeds: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """`labels [B]` genre indices; `lyric_ids [B]` equal for identical lyric text."""
+    genre_pos = labels[:, None] == torch.arange(genre_embeds.shape[0], device=labels.device)[None]  # [B, G]
+    genre_loss = symmetric_nce(cond, genre_embeds, genre_pos, scale)
+    if image_embeds is not None:
+        genre_loss = 0.5 * (genre_loss + symmetric_nce(cond, image_embeds, genre_pos, scale))
+    lyric_pos = lyric_ids[:, None] == lyric_ids[None]  # [B, B]
+    lyric_loss = symmetric_nce(cond, lyric_embeds, lyric_pos, scale)
+    total = genre_weight * genre_loss + (1 - genre_weight) * lyric_loss
+    return total, {"genre_loss": float(genre_loss.detach()), "lyric_loss": float(lyric_loss.detach())}

@@ -1,0 +1,196 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lag_core.attention.condition import condition_song, load_attention
+from lag_core.attention.features import text_features
+from lag_core.attention.loss import multi_positive_nce
+from lag_core.attention.model import AttentionConfig, LyricAttention
+from lag_core.attention.tokens import encode_lyric_tokens, pad_tokens, split_lyrics
+from lag_core.attention.train import TrainConfig, split_indices, train_attention
+from lag_core.clip_models import load_clip
+from lag_core.data.dataset import open_dataset
+from lag_core.errors import InputError, WeightsError
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_clip("tiny")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return open_dataset(None)
+
+
+@pytest.mark.parametrize("kind", ["mha", "bahdanau"])
+def test_shapes_and_padding_gets_zero_weight(kind):
+    torch.manual_seed(0)
+    att = LyricAttention(AttentionConfig(kind=kind, dim=32, heads=4, hidden=16))
+    keys = torch.randn(3, 7, 32)
+    mask = torch.tensor([[1] * 7, [1] * 3 + [0] * 4, [1] + [0] * 6], dtype=torch.bool)
+    genre = torch.randn(3, 32)
+    cond, w = att(keys, mask, genre=genre)
+    assert cond.shape == (3, 32) and w.shape == (3, 7)
+    assert torch.allclose(cond.norm(dim=-1), torch.ones(3))
+    assert torch.all(w[~mask] == 0)
+    assert torch.allclose(w.sum(-1), torch.ones(3))
+    assert torch.allclose(w[2, 0], torch.tensor(1.0))
+    # Padding content cannot change the result.
+    keys2 = keys.clone()
+    keys2[~mask] = 100.0
+    torch.nn.init.normal_(att.out.weight)  # make the context matter
+    c1, _ = att(keys, mask, genre=genre)
+    c2, _ = att(keys2, mask, genre=genre)
+    torch.testing.assert_close(c1, c2)
+    # Chainable: a conditioning is the query of another layer.
+    att2 = LyricAttention(AttentionConfig(kind=kind, dim=32, heads=4, hidden=16))
+    c3, _ = att2(keys, mask, previous=c1)
+    assert c3.shape == (3, 32)
+    with pytest.raises(InputError, match="needs a genre"):
+        att(keys, mask)
+
+
+def test_untrained_layer_returns_genre_prompt():
+    att = LyricAttention(AttentionConfig(dim=16, heads=2))
+    genre = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
+    cond, _ = att(torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool), genre=genre)
+    torch.testing.assert_close(cond, genre)
+
+
+def test_long_lyrics_are_chunked_not_cut(clip):
+    line = "We had all the gods among us and the night was young"
+    long = "\n".join([line] * 20)
+    chunks = split_lyrics(clip, long)
+    assert len(chunks) > 1 and all(len(c) <= clip.context_length - 2 for c in chunks)
+    n_words = len(clip.tokenizer.encode(line)) * 20
+    assert sum(len(c) for c in chunks) == n_words
+    tokens = encode_lyric_tokens(clip, [long])[0]
+    assert tokens.features.shape[0] == n_words + len(chunks)  # every token plus one end token per chunk
+    assert tokens.labels.count("[end]") == len(chunks)
+    keys, mask = pad_tokens(encode_lyric_tokens(clip, ["short one", long]))
+    assert mask[0].sum() == 3 and mask[1].all()
+
+
+def test_multi_positive_nce():
+    logits = torch.tensor([[5.0, 0.0, 5.0], [0.0, 5.0, 0.0]])
+    pos = torch.tensor([[True, False, True], [False, True, False]])
+    assert multi_positive_nce(logits, pos) < 0.01
+
+
+def test_split_is_stratified(sample):
+    labels = torch.tensor([e.genre_idx for e in sample.entries])
+    train, val = split_indices(labels, 0.25, 0)
+    assert len(set(train.tolist()) & set(val.tolist())) == 0 and len(train) + len(val) == len(sample)
+    assert sorted(labels[val].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("kind", ["mha", "bahdanau"])
+def test_loss_falls_and_audio_genre_accuracy_rises(tmp_path, clip, sample, kind):
+    out = tmp_path / "att.safetensors"
+    res = train_attention(sample, clip, TrainConfig(kind=kind, epochs=25, batch_size=8, seed=1), out)
+    h = res.history
+    assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
+    assert h[-1]["val_genre_loss"] < h[0]["val_genre_loss"]
+    assert h[-1]["val_acc"] >= 0.75
+    # Without the genre label the audio encoder must carry it: above chance (0.25).
+    assert h[-1]["val_acc_audio_only"] >= 0.75
+    assert out.with_name("att_curves.png").is_file()
+
+
+def test_checkpoint_round_trip_and_wrong_clip(tmp_path, clip, sample):
+    out = tmp_path / "att.safetensors"
+    res = train_attention(sample, clip, TrainConfig(epochs=2, batch_size=8), out)
+    loaded = load_attention(out, clip)
+    assert loaded.cfg.clip_model_id == clip.model_id and len(loaded.history) == 2
+    e = sample.entries[4]
+    song = condition_song(loaded, clip, e.lyrics, e.genre, sample.mfcc[4])
+    with torch.no_grad():
+        feats = encode_lyric_tokens(clip, [e.lyrics])
+        keys, mask = pad_tokens(feats)
+        ref, _ = res.model(keys, mask, clip.encode_text([loaded.cfg.prompt(e.genre)]), sample.mfcc[4:5])
+    torch.testing.assert_close(song.embeds, ref)
+    assert len(song.labels) == song.weights.shape[0]
+    other = load_clip("tiny", seed=5)
+    with pytest.raises(WeightsError, match="trained with CLIP"):
+        load_attention(out, other)
+    with pytest.raises(InputError, match="unknown genre"):
+        condition_song(loaded, clip, e.lyrics, "polka")
+
+
+def test_resume_continues_exactly(tmp_path, clip, sample):
+    straight = tmp_path / "straight.safetensors"
+    train_attention(sample, clip, TrainConfig(epochs=4, batch_size=8, dropout=0.1), straight)
+    split = tmp_path / "split.safetensors"
+    train_attention(sample, clip, TrainConfig(epochs=2, batch_size=8, dropout=0.1), split)
+    train_attention(sample, clip, TrainConfig(epochs=4, batch_size=8, dropout=0.1), split, resume=True)
+    a, b = load_attention(straight), load_attention(split)
+    for (k, v), (_, w) in zip(a.attention.state_dict().items(), b.attention.state_dict().items()):
+        assert torch.equal(v, w), k
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    with pytest.raises(WeightsError, match="cannot resume"):
+        train_attention(sample, clip, TrainConfig(kind="bahdanau", epochs=5, batch_size=8), split, resume=True)
+
+
+def test_text_feature_cache_hit(tmp_path, clip, sample):
+    prompts = AttentionConfig(dim=clip.embed_dim).prompts()
+    first = text_features(clip, sample, prompts)
+    second = text_features(clip, sample, prompts)
+    assert not first.from_cache and second.from_cache
+    torch.testing.assert_close(first.tokens, second.tokens)
+    assert torch.equal(first.mask, second.mask)
+    other = text_features(clip, sample, [p + "!" for p in prompts])
+    assert not other.from_cache
+
+
+def test_train_cli_and_attention_map(tmp_path, lag_cli):
+    out = tmp_path / "att.safetensors"
+    env = {**os.environ, "LAG_CACHE_DIR": str(tmp_path / "cache")}
+    proc = lag_cli("train", "--preset", "tiny", "--attention", "bahdanau", "--epochs", "3", "--batch-size", "8",
+                   "--genre-weight", "0.7", "--out", out, "--json", check=True, env=env)
+    summary = json.loads(proc.stdout)
+    assert summary["epochs"] == 3 and Path(summary["curves"]).is_file()
+    proc = lag_cli("train", "--preset", "tiny", "--epochs", "3", "--out", out, env=env)
+    assert proc.returncode == 2 and "--resume" in proc.stderr
+    png = tmp_path / "map.png"
+    lag_cli("attention-map", "--weights", out, "--entry", "sample:sample_rap_2", "--out", png, check=True, env=env)
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size[0] > 100
+    img = tmp_path / "song.png"
+    lag_cli("generate", "--preset", "tiny", "--attention", out, "--entry", "sample:3", "--prompt", "storm:0.5",
+            "--size", "32", "32", "--steps", "2", "--cutn", "4", "--out", img, check=True, env=env)
+    assert img.is_file()
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    """Real torch.distributed: 2 CPU processes (gloo) under torchrun == 1 process, same global batch."""
+    env = {**os.environ, "LAG_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1", "LAG_DIST_BACKEND": "gloo"}
+    args = ["train", "--preset", "tiny", "--epochs", "3", "--batch-size", "7", "--seed", "3", "--json"]
+    single = tmp_path / "single.safetensors"
+    subprocess.run([sys.executable, "-m", "lag_core.cli.main", *args, "--out", str(single)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    multi = tmp_path / "ddp.safetensors"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "lag_core.cli.main", *args,
+                           "--out", str(multi)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["world_size"] == 2
+    a, b = load_attention(single), load_attention(multi)
+    for (k, v), (_, w) in zip(a.attention.state_dict().items(), b.attention.state_dict().items()):
+        torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4, msg=k)
+    for (k, v), (_, w) in zip(a.audio_encoder.state_dict().items(), b.audio_encoder.state_dict().items()):
+        torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4, msg=k)
+    assert [round(h["val_loss"], 4) for h in a.history] == [round(h["val_loss"], 4) for h in b.history]
