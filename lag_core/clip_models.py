@@ -6,6 +6,7 @@ A CLIP spec is one string:
 * `/path/model.safetensors` written by `lag convert-weights`: the file carries its architecture.
 * `/path/folder/` with `open_clip_config.json` and a weights file (open_clip's `local-dir` layout).
 * `ARCH:/path/weights.safetensors|.bin|.pt`: a built-in open_clip architecture plus a local file.
+* `ARCH:random`: that architecture, randomly initialised from `seed` (benchmarks and tests).
 * `ARCH:TAG` (e.g. `ViT-B-32-quickgelu:openai`): a pretrained tag from open_clip's list, taken from
   the local cache, and downloaded only when `allow_download=True` (CLI `--download`).
 
@@ -214,6 +215,9 @@ def load_clip(
     cfg = open_clip.get_model_config(arch)
     if cfg is None:
         raise WeightsError(f"unknown open_clip architecture '{arch}'; `python -c \"import open_clip; print(open_clip.list_models())\"` lists them")
+    if rest == "random":  # an untrained model of a real architecture: benchmarks and tests only
+        model = _create(arch, cfg, seed=seed)
+        return _finish(model, arch, cfg, f"{arch}:random-seed{seed}", None, device)
     weights = Path(rest).expanduser()
     if weights.suffix in WEIGHT_SUFFIXES or os.sep in rest:
         if not weights.is_file():

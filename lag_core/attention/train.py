@@ -50,7 +50,7 @@ class TrainConfig:
     genre_template: str = DEFAULT_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)
     image_dir: str | None = None
-    use_cache: bool = True
+    use_cache: bool = True  # False: re-run CLIP on the lyrics every epoch (only for benchmarks)
 
     def validate(self) -> None:
         if not 0 <= self.genre_weight <= 1:
@@ -205,6 +205,8 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
             net = DistributedDataParallel(model)
         model.train()
         for epoch in range(first_epoch, cfg.epochs):
+            if not cfg.use_cache and epoch > first_epoch:
+                feats = text_features(clip, dataset, att_cfg.prompts(), use_cache=False)  # what a naive loop does
             g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
             order = train_idx[torch.randperm(len(train_idx), generator=g)]
             losses = []
