@@ -25,7 +25,17 @@ def tiny_vqgan(seed: int = 0, device="cpu") -> VQGAN:
     return model.to(device).eval().requires_grad_(False)
 
 
-def load_preset(name: str, device="cpu") -> tuple[VQGAN, ClipModel]:
+def load_preset_vqgan(name: str, device="cpu") -> VQGAN:
     if name == "tiny":
-        return tiny_vqgan(device=device), load_clip("tiny", device=device)
+        return tiny_vqgan(device=device)
     raise InputError(f"unknown preset '{name}'; expected one of {', '.join(PRESETS)}")
+
+
+def load_preset_clip(name: str, device="cpu") -> ClipModel:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset '{name}'; expected one of {', '.join(PRESETS)}")
+    return load_clip(name, device=device)
+
+
+def load_preset(name: str, device="cpu") -> tuple[VQGAN, ClipModel]:
+    return load_preset_vqgan(name, device), load_preset_clip(name, device)

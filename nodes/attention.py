@@ -1,0 +1,87 @@
+"""LyricAttention: song -> conditioning for the sampler (and a heatmap of what it attended to)."""
+
+from __future__ import annotations
+
+from .common import CACHE, device, file_signature, folder_list, full_path
+
+GENRE_CHOICES = ["metal", "pop", "rnb", "rap", "none (audio only)"]
+
+
+class LAGLyricAttention:
+    DESCRIPTION = ("Trained lyric attention (multi-head or Bahdanau, as stored in the weights file from "
+                   "ComfyUI/models/lag/attention or the pack's weights/attention) over the CLIP token features of the "
+                   "lyrics, queried by the genre and/or the sound. Outputs a conditioning for the VQGAN-CLIP sampler "
+                   "and a heatmap of the attention over the lyric tokens. Chain layers through 'previous'.")
+    CATEGORY = "LAG/attention"
+    RETURN_TYPES = ("LAG_CONDITIONING", "IMAGE", "STRING")
+    RETURN_NAMES = ("conditioning", "attention_map", "kind")
+    OUTPUT_TOOLTIPS = ("Weighted target in CLIP space.", "Attention over the lyric tokens.", "mha or bahdanau.")
+    FUNCTION = "attend"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "clip": ("LAG_CLIP", {"tooltip": "The CLIP the attention was trained with."}),
+                "weights": (folder_list("lag_attention"), {"tooltip": "Attention weights (kind mha or bahdanau is stored in the file)."}),
+                "lyrics": ("STRING", {"multiline": True, "default": "", "tooltip": "Lyrics; long lyrics are split into chunks, none is cut."}),
+                "genre": (GENRE_CHOICES, {"tooltip": "The song's genre, or none to let the audio carry it."}),
+                "weight": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05, "tooltip": "Weight of this conditioning among the sampler's targets."}),
+            },
+            "optional": {
+                "mfcc": ("LAG_MFCC", {"tooltip": "The song's MFCC: encoded by the audio encoder stored with these weights."}),
+                "audio_embed": ("LAG_AUDIO_EMBED", {"tooltip": "A ready audio embedding (used when no mfcc is connected)."}),
+                "previous": ("LAG_CONDITIONING", {"tooltip": "A conditioning to use as (part of) the query: stacks layers."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, weights, lyrics):
+        if lyrics is not None and not str(lyrics).strip():  # None: linked from another node
+            return "lyrics are empty; type at least one line (or connect Load LAG Entry's lyrics)"
+        try:
+            full_path("lag_attention", weights)
+        except ValueError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, weights, **_):
+        return file_signature(full_path("lag_attention", weights))
+
+    def attend(self, clip, weights, lyrics, genre, weight, mfcc=None, audio_embed=None, previous=None):
+        from ..lag_core.attention.condition import condition_song, load_attention
+        from ..lag_core.prompts import Targets
+        from ..lag_core.viz import attention_heatmap
+
+        path = full_path("lag_attention", weights)
+        loaded = CACHE.get(("attention", file_signature(path), str(device())), lambda: load_attention(path, clip, device()))
+        genre_name = None if genre.startswith("none") else genre
+        prev = previous.embeds[:1] if previous is not None else None
+        song = condition_song(loaded, clip, lyrics, genre_name,
+                              mfcc=None if mfcc is None or loaded.audio_encoder is None else mfcc.reshape(-1, *mfcc.shape[-2:])[0],
+                              previous=prev, audio_embed=audio_embed if mfcc is None else None)
+        title = f"{loaded.cfg.kind} | {genre_name or 'audio only'} | {lyrics.strip()[:60]}"
+        heat = attention_heatmap(song.labels, song.weights, title)
+        return (Targets.from_embeddings(song.embeds.cpu(), weight, label=f"song:{lyrics.strip()[:30]}"), heat, loaded.cfg.kind)
+
+
+class LAGConditioningCombine:
+    DESCRIPTION = "Merges two conditionings into one set of weighted targets for the sampler."
+    CATEGORY = "LAG/attention"
+    RETURN_TYPES = ("LAG_CONDITIONING",)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Both sets of targets.",)
+    FUNCTION = "combine"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "conditioning_1": ("LAG_CONDITIONING", {"tooltip": "First conditioning."}),
+            "conditioning_2": ("LAG_CONDITIONING", {"tooltip": "Second conditioning."}),
+        }}
+
+    def combine(self, conditioning_1, conditioning_2):
+        from ..lag_core.prompts import Targets
+
+        return (Targets.cat([conditioning_1, conditioning_2]),)

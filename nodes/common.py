@@ -1,0 +1,163 @@
+"""Glue shared by the nodes: ComfyUI folders, the model cache, devices, progress.
+
+ComfyUI modules (`folder_paths`, `comfy.*`) are imported inside functions: this file imports
+cheaply and the pack can be imported outside ComfyUI (tests, docs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+PACK_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = PACK_ROOT / "weights"
+PRESET_PREFIX = "[preset] "
+SAMPLE_PREFIX = "[sample] "
+log = logging.getLogger("lag")
+
+# ComfyUI model folder name -> (subfolder under models/lag and weights/, allowed extensions)
+FOLDERS = {
+    "lag_vqgan": ("vqgan", {".ckpt", ".safetensors", ".pt", ".pth"}),
+    "lag_clip": ("clip", {".safetensors", ".bin", ".pt", ".pth"}),
+    "lag_attention": ("attention", {".safetensors"}),
+    "lag_datasets": ("datasets", {".pkl", ".jsonl"}),
+}
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def comfy_available() -> bool:
+    try:
+        import folder_paths  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def register_model_folders() -> None:
+    """`models/lag/<kind>` and the pack's `weights/<kind>`, with narrowed extensions."""
+    import folder_paths
+
+    for name, (sub, exts) in FOLDERS.items():
+        for path in (Path(folder_paths.models_dir) / "lag" / sub, WEIGHTS / sub):
+            folder_paths.add_model_folder_path(name, str(path))
+        entry = folder_paths.folder_names_and_paths[name]
+        if isinstance(entry[1], set):
+            entry[1].clear()
+            entry[1].update(exts)
+        else:
+            folder_paths.folder_names_and_paths[name] = (entry[0], set(exts))
+
+
+def folder_list(name: str) -> list[str]:
+    if not comfy_available():
+        return []
+    import folder_paths
+
+    try:
+        return sorted(folder_paths.get_filename_list(name))
+    except KeyError:
+        return []
+
+
+def full_path(name: str, file: str) -> Path:
+    from ..lag_core.errors import WeightsError
+
+    if comfy_available():
+        import folder_paths
+
+        found = folder_paths.get_full_path(name, file)
+        if found:
+            return Path(found)
+    candidate = WEIGHTS / FOLDERS[name][0] / file
+    if candidate.is_file():
+        return candidate
+    sub = FOLDERS[name][0]
+    raise WeightsError(f"'{file}' not found in ComfyUI/models/lag/{sub}/ or {WEIGHTS / sub}/; put the file there and refresh")
+
+
+def first_folder(name: str) -> Path:
+    """Where nodes write new files of this kind (ComfyUI's models/lag/<kind>)."""
+    if comfy_available():
+        import folder_paths
+
+        return Path(folder_paths.get_folder_paths(name)[0])
+    return WEIGHTS / FOLDERS[name][0]
+
+
+def file_signature(path: Path) -> str:
+    st = path.stat()
+    return f"{path}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def device():
+    if comfy_available():
+        import comfy.model_management as mm
+
+        return mm.get_torch_device()
+    import torch
+
+    return torch.device("cpu")
+
+
+class ModelCache:
+    """Loaded models kept across runs, keyed by (path, mtime, device); a few at most."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+
+    def get(self, key, load):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = load()
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+CACHE = ModelCache()
+
+
+def progress(total: int, preview_every: int = 0):
+    """A core `callback(step, total, info)` that drives ComfyUI's progress bar (which also makes
+    Cancel work: its hook raises when the user interrupts) and sends image previews."""
+    pbar = None
+    if comfy_available():
+        import comfy.utils
+
+        pbar = comfy.utils.ProgressBar(total)
+
+    def callback(step: int, steps: int, info: dict) -> None:
+        if comfy_available():
+            import comfy.model_management as mm
+
+            mm.throw_exception_if_processing_interrupted()
+        if pbar is None:
+            return
+        preview = None
+        image = info.get("image")
+        if preview_every and image is not None and (step % preview_every == 0 or step == steps):
+            from PIL import Image
+
+            from ..lag_core.imageio import to_uint8
+
+            preview = ("JPEG", Image.fromarray(to_uint8(image)), 512)
+        pbar.update_absolute(step, steps, preview)
+
+    return callback
+
+
+def input_directory() -> Path | None:
+    if not comfy_available():
+        return None
+    import folder_paths
+
+    return Path(folder_paths.get_input_directory())
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

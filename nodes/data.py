@@ -1,0 +1,90 @@
+"""LoadLAGEntry: one song of a LAG dataset (the bundled sample, a converted release, your own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import CACHE, SAMPLE_PREFIX, comfy_available, file_signature
+
+BUNDLED = SAMPLE_PREFIX + "LAG sample (24 entries)"
+
+
+def dataset_choices() -> list[str]:
+    """The bundled sample, dataset folders (with entries.jsonl) and LAG .pkl files in the datasets folders."""
+    out = [BUNDLED]
+    if comfy_available():
+        import folder_paths
+
+        for name in folder_paths.get_filename_list("lag_datasets"):
+            if name.endswith("entries.jsonl"):
+                out.append(str(Path(name).parent))
+            elif name.endswith(".pkl"):
+                out.append(name)
+    return out
+
+
+def resolve_dataset(name: str) -> Path | None:
+    from ..lag_core.errors import DataError
+
+    if name == BUNDLED:
+        return None
+    if comfy_available():
+        import folder_paths
+
+        for base in folder_paths.get_folder_paths("lag_datasets"):
+            candidate = Path(base) / name
+            if candidate.exists():
+                return candidate
+    raise DataError(f"dataset '{name}' not found in ComfyUI/models/lag/datasets/; put a dataset folder or LAG .pkl there")
+
+
+def open_cached(name: str):
+    from ..lag_core.data.dataset import SAMPLE_DIR, open_dataset
+
+    path = resolve_dataset(name)
+    sig = file_signature((path or SAMPLE_DIR) / "entries.jsonl") if (path is None or path.is_dir()) else file_signature(path)
+    return CACHE.get(("dataset", sig), lambda: open_dataset(path))
+
+
+class LAGLoadLAGEntry:
+    DESCRIPTION = ("Picks one song from a LAG dataset by index (or by fileName): its lyric line, genre, the 128x431 "
+                   "MFCC of its 10 s clip, and its audio when the dataset has it (otherwise 10 s of silence).")
+    CATEGORY = "LAG/data"
+    RETURN_TYPES = ("STRING", "STRING", "LAG_MFCC", "AUDIO", "STRING")
+    RETURN_NAMES = ("lyrics", "genre", "mfcc", "audio", "file_name")
+    OUTPUT_TOOLTIPS = ("The lyric line.", "metal, pop, rnb or rap.", "MFCC [1, 128, 431].",
+                       "The entry's audio (AUDIO).", "The entry's fileName.")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "dataset": (dataset_choices(), {"tooltip": "The bundled sample, or a dataset in ComfyUI/models/lag/datasets."}),
+                "index": ("INT", {"default": 0, "min": 0, "max": 100000, "tooltip": "Entry index (0-based)."}),
+            },
+            "optional": {
+                "file_name": ("STRING", {"default": "", "tooltip": "If set, pick the entry with this fileName instead of the index."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, dataset, index, file_name=""):
+        try:
+            ds = open_cached(dataset)
+            ds.index_of(file_name.strip() or index)
+        except ValueError as exc:
+            return str(exc)
+        return True
+
+    def load(self, dataset, index, file_name=""):
+        import torch
+
+        from ..lag_core.audio.io import load_audio
+
+        ds = open_cached(dataset)
+        i = ds.index_of(file_name.strip() or index)
+        e = ds.entries[i]
+        path = ds.audio_path(i)
+        audio = load_audio(path) if path else {"waveform": torch.zeros(1, 1, 220500), "sample_rate": 22050}
+        return (e.lyrics, e.genre, ds.mfcc[i : i + 1].clone(), audio, e.file_name)

@@ -1,0 +1,151 @@
+"""Loader nodes: VQGAN, CLIP, and audio files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import (
+    AUDIO_EXTS,
+    CACHE,
+    PRESET_PREFIX,
+    SAMPLE_PREFIX,
+    device,
+    file_signature,
+    folder_list,
+    full_path,
+    input_directory,
+)
+
+PRESETS = ["tiny"]
+
+
+class LAGVQGANLoader:
+    DESCRIPTION = ("Loads a VQGAN: a taming-transformers checkpoint (e.g. vqgan_imagenet_f16_16384/last.ckpt with "
+                   "model.yaml beside it) or a .safetensors from `lag convert-weights`, from ComfyUI/models/lag/vqgan "
+                   "or the pack's weights/vqgan. '[preset] tiny' is a random tiny model for testing an install.")
+    CATEGORY = "LAG/loaders"
+    RETURN_TYPES = ("LAG_VQGAN",)
+    RETURN_NAMES = ("vqgan",)
+    OUTPUT_TOOLTIPS = ("The VQGAN (frozen), on ComfyUI's device.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        choices = [PRESET_PREFIX + p for p in PRESETS] + folder_list("lag_vqgan")
+        return {"required": {"vqgan_name": (choices, {"tooltip": "VQGAN weights file, or an embedded preset."})}}
+
+    @classmethod
+    def IS_CHANGED(cls, vqgan_name):
+        if vqgan_name.startswith(PRESET_PREFIX):
+            return vqgan_name
+        return file_signature(full_path("lag_vqgan", vqgan_name))
+
+    def load(self, vqgan_name):
+        dev = device()
+        if vqgan_name.startswith(PRESET_PREFIX):
+            from ..lag_core.presets import load_preset_vqgan
+
+            name = vqgan_name[len(PRESET_PREFIX):]
+            return (CACHE.get(("vqgan-preset", name, str(dev)), lambda: load_preset_vqgan(name, dev)),)
+        from ..lag_core.vqgan import load_vqgan
+
+        path = full_path("lag_vqgan", vqgan_name)
+        return (CACHE.get((file_signature(path), str(dev)), lambda: load_vqgan(path, device=dev)),)
+
+
+class LAGCLIPLoader:
+    DESCRIPTION = ("Loads a CLIP through open_clip: a file from ComfyUI/models/lag/clip (a `lag convert-weights "
+                   "--kind clip` file or an open_clip folder), or an open_clip spec such as "
+                   "'ViT-B-32-quickgelu:openai' (taken from the local cache; set allow_download to fetch it).")
+    CATEGORY = "LAG/loaders"
+    RETURN_TYPES = ("LAG_CLIP",)
+    RETURN_NAMES = ("clip",)
+    OUTPUT_TOOLTIPS = ("The CLIP model (frozen), with its tokenizer.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        choices = [PRESET_PREFIX + p for p in PRESETS] + folder_list("lag_clip")
+        return {
+            "required": {"clip_name": (choices, {"tooltip": "CLIP weights file, or an embedded preset."})},
+            "optional": {
+                "open_clip_spec": ("STRING", {"default": "", "tooltip": "If set, used instead of clip_name: ARCH:TAG or ARCH:/path/file."}),
+                "allow_download": ("BOOLEAN", {"default": False, "tooltip": "Allow downloading ARCH:TAG weights (needs internet)."}),
+            },
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, clip_name, open_clip_spec="", allow_download=False):
+        if open_clip_spec.strip() or clip_name.startswith(PRESET_PREFIX):
+            return f"{clip_name}|{open_clip_spec}"
+        return file_signature(full_path("lag_clip", clip_name))
+
+    def load(self, clip_name, open_clip_spec="", allow_download=False):
+        from ..lag_core.clip_models import load_clip
+
+        dev = device()
+        if open_clip_spec.strip():
+            spec = open_clip_spec.strip()
+            key = ("clip-spec", spec, str(dev))
+        elif clip_name.startswith(PRESET_PREFIX):
+            spec = clip_name[len(PRESET_PREFIX):]
+            key = ("clip-preset", spec, str(dev))
+        else:
+            path = full_path("lag_clip", clip_name)
+            spec, key = str(path), (file_signature(path), str(dev))
+        return (CACHE.get(key, lambda: load_clip(spec, device=dev, allow_download=allow_download)),)
+
+
+def audio_choices() -> list[str]:
+    from ..lag_core.data.dataset import SAMPLE_DIR
+
+    files = []
+    inp = input_directory()
+    if inp is not None and inp.is_dir():
+        files = sorted(str(p.relative_to(inp)) for p in inp.rglob("*") if p.suffix.lower() in AUDIO_EXTS)
+    sample = sorted(SAMPLE_PREFIX + p.name for p in (SAMPLE_DIR / "audio").glob("*.ogg"))
+    return files + sample
+
+
+def resolve_audio(name: str) -> Path:
+    from ..lag_core.data.dataset import SAMPLE_DIR
+    from ..lag_core.errors import InputError
+
+    if name.startswith(SAMPLE_PREFIX):
+        return SAMPLE_DIR / "audio" / name[len(SAMPLE_PREFIX):]
+    inp = input_directory()
+    path = (inp / name) if inp is not None else Path(name)
+    if not path.is_file():
+        raise InputError(f"audio file '{name}' is not in ComfyUI's input folder; put it there and refresh")
+    return path
+
+
+class LAGLoadAudio:
+    DESCRIPTION = ("Decodes an audio file (WAV, FLAC, OGG, MP3) with soundfile into ComfyUI's AUDIO, so it works with "
+                   "ComfyUI's own audio nodes too. Lists ComfyUI's input folder and the bundled sample clips.")
+    CATEGORY = "LAG/audio"
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("{'waveform': [1, C, T], 'sample_rate': int}",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"audio": (audio_choices(), {"tooltip": "An audio file from ComfyUI's input folder or a bundled sample clip."})}}
+
+    @classmethod
+    def IS_CHANGED(cls, audio):
+        return file_signature(resolve_audio(audio))
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, audio):
+        try:
+            resolve_audio(audio)
+        except ValueError as exc:
+            return str(exc)
+        return True
+
+    def load(self, audio):
+        from ..lag_core.audio.io import load_audio
+
+        return (load_audio(resolve_audio(audio)),)

@@ -1,0 +1,120 @@
+"""VQGANCLIPSampler and its options node."""
+
+from __future__ import annotations
+
+from .common import progress
+
+OPTIMIZERS = ["adam", "adamw", "adagrad", "adamax", "sgd", "rmsprop", "radam", "nadam"]
+MIN_FACTOR = 8  # the smallest downsampling factor of the VQGANs we know (bundled: 8; taming f16: 16)
+
+
+class LAGSamplerOptions:
+    DESCRIPTION = "Rarely changed VQGAN-CLIP settings: augmentations, latent EMA, init weight, determinism, precision."
+    CATEGORY = "LAG/sampling"
+    RETURN_TYPES = ("LAG_SAMPLER_OPTIONS",)
+    RETURN_NAMES = ("options",)
+    OUTPUT_TOOLTIPS = ("Options for the VQGAN-CLIP Sampler.",)
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "augment": ("BOOLEAN", {"default": True, "tooltip": "Augment the cutouts (flip, affine, colour jitter, noise)."}),
+            "flip": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Probability of a horizontal flip."}),
+            "degrees": ("FLOAT", {"default": 15.0, "min": 0.0, "max": 180.0, "step": 1.0, "tooltip": "Rotation range (+-)."}),
+            "noise": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Max std of the noise added to cutouts."}),
+            "jitter": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Brightness/contrast/saturation range (+-)."}),
+            "ema": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 0.999, "step": 0.001, "tooltip": "EMA decay of the latent for the output (0 = off)."}),
+            "init_weight": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "Pull towards the initial latent."}),
+            "deterministic": ("BOOLEAN", {"default": False, "tooltip": "Deterministic kernels: identical output for identical inputs on CPU."}),
+            "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Autocast precision on CUDA (CPU always runs fp32)."}),
+        }}
+
+    def make(self, augment, flip, degrees, noise, jitter, ema, init_weight, deterministic, precision):
+        return ({"augment": augment, "flip": flip, "degrees": degrees, "noise": noise, "jitter": jitter, "ema": ema,
+                 "init_weight": init_weight, "deterministic": deterministic, "precision": precision},)
+
+
+class LAGVQGANCLIPSampler:
+    DESCRIPTION = ("VQGAN-CLIP: optimises a VQGAN latent so that CLIP sees the targets, from text prompts (one per line, "
+                   "'text:weight', negative weights push away), song conditionings from Lyric Attention, and/or an image "
+                   "prompt. Shows a live preview; Cancel stops within one step. Outputs the image and, when frame_every > 0, "
+                   "the frames as an image batch.")
+    CATEGORY = "LAG/sampling"
+    RETURN_TYPES = ("IMAGE", "IMAGE")
+    RETURN_NAMES = ("image", "frames")
+    OUTPUT_TOOLTIPS = ("The final image [1, H, W, 3].", "Frames every frame_every steps [F, H, W, 3] (the final image if none).")
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vqgan": ("LAG_VQGAN", {"tooltip": "From Load VQGAN."}),
+                "clip": ("LAG_CLIP", {"tooltip": "From Load CLIP."}),
+                "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "One prompt per line, 'text' or 'text:weight'."}),
+                "width": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
+                "height": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 10000, "tooltip": "Optimisation steps."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed for the initial codes and the cutouts."}),
+                "lr": ("FLOAT", {"default": 0.1, "min": 0.0001, "max": 10.0, "step": 0.005, "tooltip": "Learning rate."}),
+                "optimizer": (OPTIMIZERS, {"tooltip": "Optimiser of the latent."}),
+                "cutn": ("INT", {"default": 32, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
+                "cut_pow": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0, "step": 0.1, "tooltip": "Cutout size power (higher = smaller cutouts)."}),
+                "init": (["random", "noise", "image"], {"tooltip": "Start from random codes, pixel noise, or init_image."}),
+                "frame_every": ("INT", {"default": 0, "min": 0, "max": 10000, "tooltip": "Keep a frame every N steps (0 = none)."}),
+                "preview_every": ("INT", {"default": 5, "min": 0, "max": 10000, "tooltip": "Send a preview every N steps (0 = none)."}),
+            },
+            "optional": {
+                "conditioning": ("LAG_CONDITIONING", {"tooltip": "Song conditioning(s) from Lyric Attention."}),
+                "init_image": ("IMAGE", {"tooltip": "Start image (with init = image)."}),
+                "image_prompt": ("IMAGE", {"tooltip": "An image to steer towards."}),
+                "options": ("LAG_SAMPLER_OPTIONS", {"tooltip": "From Sampler Options."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, width, height, prompts):
+        for name, value in (("width", width), ("height", height)):
+            if value is not None and value % MIN_FACTOR:
+                lo = max(MIN_FACTOR, value // MIN_FACTOR * MIN_FACTOR)
+                return (f"{name} {value} is not a multiple of the VQGAN's downsampling factor ({MIN_FACTOR} for the bundled "
+                        f"models, 16 for taming f16); use {lo} or {lo + MIN_FACTOR}")
+        if prompts is not None:
+            from ..lag_core.prompts import parse_prompt
+
+            try:
+                for line in str(prompts).splitlines():
+                    if line.strip():
+                        parse_prompt(line)
+            except ValueError as exc:
+                return str(exc)
+        return True
+
+    def sample(self, vqgan, clip, prompts, width, height, steps, seed, lr, optimizer, cutn, cut_pow, init,
+               frame_every, preview_every, conditioning=None, init_image=None, image_prompt=None, options=None):
+        import torch
+
+        from ..lag_core.cutouts import AugmentConfig
+        from ..lag_core.prompts import Targets, image_targets, text_targets
+        from ..lag_core.sampler import SamplerConfig, sample_vqgan_clip
+
+        o = options or {}
+        aug = AugmentConfig(enabled=o.get("augment", True), flip=o.get("flip", 0.5), degrees=o.get("degrees", 15.0),
+                            noise=o.get("noise", 0.1), jitter=o.get("jitter", 0.1))
+        cfg = SamplerConfig(width=width, height=height, steps=steps, lr=lr, optimizer=optimizer, seed=seed, init=init,
+                            init_weight=o.get("init_weight", 0.0), cutn=cutn, cut_pow=cut_pow, augment=aug,
+                            ema=o.get("ema", 0.0), save_every=frame_every, deterministic=o.get("deterministic", False),
+                            precision=o.get("precision", "auto"))
+        cfg.validate(vqgan.downsample_factor)  # the exact factor, now that the VQGAN is loaded
+        lines = [line for line in prompts.splitlines() if line.strip()]
+        parts = [text_targets(clip, lines)] if lines else []
+        if conditioning is not None:
+            parts.append(conditioning)
+        if image_prompt is not None:
+            parts.append(image_targets(clip, [img.permute(2, 0, 1) for img in image_prompt]))
+        targets = Targets.cat(parts)
+        init_tensor = init_image[:1].permute(0, 3, 1, 2).clone() if init_image is not None else None
+        result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_tensor, callback=progress(steps, preview_every))
+        frames = result.frames if result.frames is not None else result.image
+        return (result.image, frames.to(torch.float32))

@@ -1,0 +1,61 @@
+"""TrainAttention: train lyric attention on a dataset, inside ComfyUI."""
+
+from __future__ import annotations
+
+from .common import first_folder, progress
+from .data import dataset_choices, open_cached
+
+
+class LAGTrainAttention:
+    DESCRIPTION = ("Trains lyric attention (and its audio encoder) on a LAG dataset with the genre-weighted CLIP loss "
+                   "(symmetric InfoNCE against genre prompts with weight genre_weight and the lyric text with the rest). "
+                   "CLIP stays frozen; its text features are cached on disk. Saves the weights to "
+                   "ComfyUI/models/lag/attention/<out_name>.safetensors and shows the loss/accuracy curves.")
+    CATEGORY = "LAG/training"
+    RETURN_TYPES = ("STRING", "IMAGE")
+    RETURN_NAMES = ("weights_name", "curves")
+    OUTPUT_TOOLTIPS = ("File name of the saved weights (pick it in Lyric Attention after a refresh).", "Loss and accuracy per epoch.")
+    FUNCTION = "train"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "clip": ("LAG_CLIP", {"tooltip": "The (frozen) CLIP to train for."}),
+                "dataset": (dataset_choices(), {"tooltip": "Training data."}),
+                "kind": (["mha", "bahdanau"], {"tooltip": "Multi-head (scaled dot-product) or Bahdanau (additive) attention."}),
+                "genre_weight": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Weight of the genre targets; the lyric text gets the rest."}),
+                "epochs": ("INT", {"default": 30, "min": 1, "max": 10000, "tooltip": "Passes over the training split."}),
+                "batch_size": ("INT", {"default": 16, "min": 2, "max": 4096, "tooltip": "Entries per step (the loss contrasts them)."}),
+                "lr": ("FLOAT", {"default": 0.002, "min": 0.00001, "max": 1.0, "step": 0.0001, "tooltip": "AdamW learning rate."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed: same seed, same run."}),
+                "use_audio": ("BOOLEAN", {"default": True, "tooltip": "Train the audio encoder too, so the sound can carry the genre."}),
+                "out_name": ("STRING", {"default": "my_lyric_attention", "tooltip": "File name (without .safetensors) to save to."}),
+                "overwrite": ("BOOLEAN", {"default": True, "tooltip": "Replace an existing file of that name."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, out_name):
+        if out_name is not None:
+            name = str(out_name).strip()
+            if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
+                return f"out_name '{out_name}' is not a plain file name; use letters, digits, '-' and '_'"
+        return True
+
+    def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite):
+        from ..lag_core.attention.train import TrainConfig, train_attention
+        from ..lag_core.errors import InputError
+        from ..lag_core.viz import plot_training_curves
+
+        name = out_name.strip().removesuffix(".safetensors") + ".safetensors"
+        out = first_folder("lag_attention") / name
+        if out.exists() and not overwrite:
+            raise InputError(f"'{out}' exists; turn on overwrite or choose another out_name")
+        if out.exists():
+            out.unlink()
+        cfg = TrainConfig(kind=kind, genre_weight=genre_weight, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          use_audio=use_audio)
+        result = train_attention(open_cached(dataset), clip, cfg, out, callback=progress(epochs))
+        return {"ui": {"text": [name]}, "result": (name, plot_training_curves(result.history))}
