@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from .common import CACHE, device, file_signature, folder_list, full_path
 
-GENRE_CHOICES = ["metal", "pop", "rnb", "rap", "none (audio only)"]
-
 
 class LAGLyricAttention:
     DESCRIPTION = ("Trained lyric attention (multi-head or Bahdanau, as stored in the weights file from "
@@ -25,7 +23,7 @@ class LAGLyricAttention:
                 "clip": ("LAG_CLIP", {"tooltip": "The CLIP the attention was trained with."}),
                 "weights": (folder_list("lag_attention"), {"tooltip": "Attention weights (kind mha or bahdanau is stored in the file)."}),
                 "lyrics": ("STRING", {"multiline": True, "default": "", "tooltip": "Lyrics; long lyrics are split into chunks, none is cut."}),
-                "genre": (GENRE_CHOICES, {"tooltip": "The song's genre, or none to let the audio carry it."}),
+                "genre": ("STRING", {"default": "metal", "tooltip": "metal, pop, rnb or rap (or connect Load LAG Entry's genre); empty = let the audio carry the genre."}),
                 "weight": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05, "tooltip": "Weight of this conditioning among the sampler's targets."}),
             },
             "optional": {
@@ -36,9 +34,11 @@ class LAGLyricAttention:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, weights, lyrics):
+    def VALIDATE_INPUTS(cls, weights, lyrics, genre):
         if lyrics is not None and not str(lyrics).strip():  # None: linked from another node
             return "lyrics are empty; type at least one line (or connect Load LAG Entry's lyrics)"
+        if genre is not None and str(genre).strip() and str(genre).strip().lower() not in ("metal", "pop", "rnb", "rap"):
+            return f"genre '{genre}' is not one of metal, pop, rnb, rap (leave it empty to let the audio carry the genre)"
         try:
             full_path("lag_attention", weights)
         except ValueError as exc:
@@ -56,7 +56,7 @@ class LAGLyricAttention:
 
         path = full_path("lag_attention", weights)
         loaded = CACHE.get(("attention", file_signature(path), str(device())), lambda: load_attention(path, clip, device()))
-        genre_name = None if genre.startswith("none") else genre
+        genre_name = genre.strip().lower() or None
         prev = previous.embeds[:1] if previous is not None else None
         song = condition_song(loaded, clip, lyrics, genre_name,
                               mfcc=None if mfcc is None or loaded.audio_encoder is None else mfcc.reshape(-1, *mfcc.shape[-2:])[0],

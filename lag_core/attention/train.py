@@ -176,19 +176,20 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
     train_idx, val_idx = split_indices(labels, cfg.val_fraction, cfg.seed)
     if len(train_idx) < 2:
         raise InputError(f"dataset has {len(dataset)} entries; training needs at least 2 after the validation split")
-    # Text features: rank 0 computes (or reads) the cache first, the others then read it.
-    import torch.distributed as dist
-
-    if world > 1 and rank != 0:
-        dist.barrier()
-    feats = text_features(clip, dataset, att_cfg.prompts(), use_cache=cfg.use_cache)
-    if world > 1 and rank == 0:
-        dist.barrier()
-    image_embeds = _image_embeds(clip, cfg.image_dir, att_cfg.genres)
-    scale = float(clip.model.logit_scale.detach().exp().clamp(max=100))
-    mfcc = dataset.mfcc.float()
-
+    # ComfyUI runs nodes under inference mode: leave it, and clone every input we train through.
     with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+        # Text features: rank 0 computes (or reads) the cache first, the others then read it.
+        import torch.distributed as dist
+
+        if world > 1 and rank != 0:
+            dist.barrier()
+        feats = text_features(clip, dataset, att_cfg.prompts(), use_cache=cfg.use_cache)
+        if world > 1 and rank == 0:
+            dist.barrier()
+        image_embeds = _image_embeds(clip, cfg.image_dir, att_cfg.genres)
+        scale = float(clip.model.logit_scale.detach().exp().clamp(max=100))
+        mfcc = dataset.mfcc.float().clone()
+        feats = _detached_copy(feats)
         torch.manual_seed(cfg.seed)
         model = Trainable(att_cfg, audio_cfg)
         if model.audio_encoder is not None:
@@ -244,6 +245,13 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
     return TrainResult(model.eval(), history, time.perf_counter() - start, feats.from_cache, Path(out) if out else None)
 
 
+def _detached_copy(feats):
+    import dataclasses as dc
+
+    return dc.replace(feats, **{f.name: getattr(feats, f.name).clone() for f in dc.fields(feats)
+                                if isinstance(getattr(feats, f.name), torch.Tensor)})
+
+
 def curves_path(out: str | os.PathLike) -> Path:
     out = Path(out)
     return out.with_name(out.stem + "_curves.png")
@@ -274,10 +282,21 @@ def save_checkpoint(path, model: Trainable, optimizer, cfg: TrainConfig, history
     return write_safetensors(path, tensors, meta)
 
 
+def strip_for_release(path: str | os.PathLike) -> Path:
+    """Drop the optimizer state (needed only to --resume) from a checkpoint, in place, atomically."""
+    state, meta = read_weights(path)
+    if meta.get("lag_format") != FORMAT:
+        raise WeightsError(f"'{path}' is not a lyric attention checkpoint")
+    kept = {k: v for k, v in state.items() if not k.startswith("optim.")}
+    return write_safetensors(path, kept, {**meta, "release": "true"})
+
+
 def _load_for_resume(path: Path, model: Trainable, optimizer, att_cfg: AttentionConfig, cfg: TrainConfig):
     state, meta = read_weights(path)
     if meta.get("lag_format") != FORMAT:
         raise WeightsError(f"'{path}' is not a lyric attention checkpoint; cannot --resume from it")
+    if meta.get("release") == "true":
+        raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
     saved = AttentionConfig.from_json(meta["attention_config"])
     if saved != att_cfg:
         raise WeightsError(f"cannot resume '{path}': it was trained with {saved.to_json()}, this run asks for {att_cfg.to_json()}; "

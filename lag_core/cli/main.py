@@ -10,7 +10,7 @@ from ..errors import LAGError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import convert, data, generate, train
+    from . import comfy, convert, data, generate, train
 
     parser = argparse.ArgumentParser(prog="lag", description="Songs (lyrics, audio, genre) to images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     data.add_parser(sub)
     train.add_parser(sub)
+    comfy.add_parser(sub)
     return parser
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LAGError as exc:
-        name = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
+        name = " ".join(filter(None, [args.command, getattr(args, "data_command", None), getattr(args, "comfy_command", None)]))
         sys.stderr.write(f"lag {name}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:

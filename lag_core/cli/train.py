@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, metavar="FILE.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--release", action="store_true", help="at the end, drop the optimizer state (smaller file, cannot be resumed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_train)
 
@@ -100,6 +101,10 @@ def run_train(args) -> int:
             dist.destroy_process_group()
     if rank != 0:
         return 0
+    if args.release:
+        from ..attention.train import strip_for_release
+
+        strip_for_release(args.out)
     last = result.history[-1]
     summary = {"out": args.out, "curves": str(curves_path(args.out)), "epochs": last["epoch"], "seconds": round(result.seconds, 3),
                "text_features_from_cache": result.from_cache, "world_size": world,

@@ -1,0 +1,96 @@
+"""End-to-end: the pack inside a real ComfyUI server, driven through its HTTP/websocket API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lag_core.comfy.client import ComfyClient, ComfyError
+from lag_core.comfy.workflow import ui_to_api
+
+ROOT = Path(__file__).resolve().parents[2]
+API_WORKFLOWS = sorted((ROOT / "workflows" / "api").glob("*.json"))
+PACK_NODES = ["LAGLoadLAGEntry", "LAGAudioFeatureEncoder", "LAGLyricAttention", "LAGConditioningCombine",
+              "LAGVQGANCLIPSampler", "LAGSamplerOptions", "LAGTrainAttention", "LAGVQGANLoader", "LAGCLIPLoader",
+              "LAGLoadAudio"]
+
+
+def test_pack_imports_cleanly(comfy_server):
+    log = comfy_server.log_text()
+    assert "IMPORT FAILED" not in log, log[-3000:]
+    assert "comfyui-lag" in log  # listed under "Import times for custom nodes"
+
+
+def test_every_node_is_served_with_tooltips_and_descriptions(comfy_server):
+    info = comfy_server.object_info
+    for name in PACK_NODES:
+        assert name in info, name
+        node = info[name]
+        assert node["category"].startswith("LAG/") and node["description"]
+        for section in ("required", "optional"):
+            for inp, spec in (node["input"].get(section) or {}).items():
+                assert len(spec) > 1 and spec[1].get("tooltip"), f"{name}.{inp} has no tooltip"
+
+
+@pytest.mark.parametrize("workflow", API_WORKFLOWS, ids=[p.stem for p in API_WORKFLOWS])
+def test_bundled_api_workflow_runs(comfy_server, workflow, tmp_path):
+    api = json.loads(workflow.read_text())
+    result = ComfyClient(comfy_server.url).run(api, tmp_path, timeout=600)
+    images = [img for out in result.outputs.values() for img in out.get("images", [])]
+    assert images, f"{workflow.name} produced no images"
+    assert result.files and all(f.stat().st_size > 0 for f in result.files)
+    if "frames" in workflow.stem:
+        assert len([f for f in result.files if f.name.startswith("frames")]) == 6  # 30 steps, a frame every 5
+
+
+@pytest.mark.parametrize("workflow", API_WORKFLOWS, ids=[p.stem for p in API_WORKFLOWS])
+def test_ui_twin_converts_to_the_api_workflow(comfy_server, workflow):
+    ui = json.loads((ROOT / "workflows" / workflow.name).read_text())
+    api = json.loads(workflow.read_text())
+    converted = ui_to_api(ui, comfy_server.object_info)
+    strip = lambda wf: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in wf.items()}  # noqa: E731
+    assert strip(converted) == strip(api)
+
+
+def test_ui_workflow_runs_through_the_cli(comfy_server, tmp_path, lag_cli):
+    proc = lag_cli("comfy", "run", ROOT / "workflows" / "4_text_prompt_vqgan_clip.json", "--server", comfy_server.url,
+                   "--set", "3.steps=3", "--set", "3.seed=7", "--out", tmp_path, "--json", check=True)
+    summary = json.loads(proc.stdout)
+    assert len(summary["files"]) == 1 and Path(summary["files"][0]).is_file()
+
+
+def test_invalid_input_rejected_with_our_message(comfy_server, lag_cli, tmp_path):
+    api = json.loads((ROOT / "workflows" / "api" / "4_text_prompt_vqgan_clip.json").read_text())
+    api["3"]["inputs"]["width"] = 100
+    with pytest.raises(ComfyError, match="width 100 is not a multiple of the VQGAN's downsampling factor"):
+        ComfyClient(comfy_server.url).run(api)
+    bad = tmp_path / "bad.json"
+    api["3"]["inputs"]["width"] = 64
+    api["3"]["inputs"]["prompts"] = "a cat:heavy"
+    bad.write_text(json.dumps(api))
+    proc = lag_cli("comfy", "run", bad, "--server", comfy_server.url, "--out", tmp_path)
+    assert proc.returncode == 2 and "prompt weight must be a number" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_interrupt_stops_a_long_sampler_run(comfy_server):
+    api = json.loads((ROOT / "workflows" / "api" / "4_text_prompt_vqgan_clip.json").read_text())
+    api["3"]["inputs"]["steps"] = 5000
+    api["3"]["inputs"]["seed"] = 12345  # not cached by an earlier run
+    client = ComfyClient(comfy_server.url)
+    seen: list[int] = []
+
+    def on_progress(value, total, info):
+        seen.append(value)
+        if len(seen) == 3:
+            threading.Thread(target=client.interrupt).start()
+
+    start = time.time()
+    with pytest.raises(ComfyError, match="interrupted"):
+        client.run(api, progress=on_progress, timeout=300)
+    assert time.time() - start < 60
+    assert seen and max(seen) < 5000
