@@ -1,8 +1,12 @@
 """Embedded defaults: models that need no downloaded weights.
 
-`tiny`: a tiny VQGAN (taming layout, factor 8) and a tiny open_clip CLIP, both randomly
-initialised from a fixed seed. They run the whole pipeline in seconds on a CPU; their pictures
-mean nothing. They exist for tests and for checking an install.
+* `toyworld` (the default): a small CLIP and an FSQ autoencoder trained on the toy world's
+  procedural scenes (`lag toyworld train-clip / train-vqgan`), plus lyric attention trained on the
+  bundled LAG sample with that CLIP. Shipped in `weights/toyworld/` as fp16 safetensors. In this
+  world colours, brightness and the four genre styles mean something, and the pixel judge can
+  check the pictures.
+* `tiny`: a tiny VQGAN (taming layout, factor 8) and a tiny open_clip CLIP, randomly initialised
+  from a fixed seed. They run everything in seconds; their pictures mean nothing. For unit tests.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import torch
 
 from .clip_models import ClipModel, load_clip
-from .errors import InputError
-from .vqgan import TINY, VQGAN
+from .errors import InputError, WeightsError
+from .paths import WEIGHTS_DIR
+from .vqgan import TINY, VQGAN, load_vqgan
 
-PRESETS = ("tiny",)
+PRESETS = ("toyworld", "tiny")
+DEFAULT_PRESET = "toyworld"
+TOYWORLD_DIR = WEIGHTS_DIR / "toyworld"
 
 
 def tiny_vqgan(seed: int = 0, device="cpu") -> VQGAN:
@@ -25,16 +32,39 @@ def tiny_vqgan(seed: int = 0, device="cpu") -> VQGAN:
     return model.to(device).eval().requires_grad_(False)
 
 
+def _toy_file(name: str):
+    path = TOYWORLD_DIR / name
+    if not path.is_file():
+        raise WeightsError(f"the toyworld preset needs {path}, which is missing; restore weights/toyworld/ from the "
+                           "repository or rebuild it with `make toyworld`")
+    return path
+
+
+def _check(name: str) -> None:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset '{name}'; expected one of {', '.join(PRESETS)}")
+
+
 def load_preset_vqgan(name: str, device="cpu") -> VQGAN:
+    _check(name)
     if name == "tiny":
         return tiny_vqgan(device=device)
-    raise InputError(f"unknown preset '{name}'; expected one of {', '.join(PRESETS)}")
+    return load_vqgan(_toy_file("vqgan.safetensors"), device=device)
 
 
 def load_preset_clip(name: str, device="cpu") -> ClipModel:
-    if name not in PRESETS:
-        raise InputError(f"unknown preset '{name}'; expected one of {', '.join(PRESETS)}")
-    return load_clip(name, device=device)
+    _check(name)
+    if name == "tiny":
+        return load_clip("tiny", device=device)
+    return load_clip(str(_toy_file("clip.safetensors")), device=device)
+
+
+def preset_attention(name: str, kind: str = "mha"):
+    """The lyric attention weights trained for a preset's CLIP."""
+    _check(name)
+    if name == "tiny":
+        return WEIGHTS_DIR / "attention" / f"tiny_lyric_attention_{kind}.safetensors"
+    return _toy_file(f"lyric_attention_{kind}.safetensors")
 
 
 def load_preset(name: str, device="cpu") -> tuple[VQGAN, ClipModel]:

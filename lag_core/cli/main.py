@@ -10,7 +10,7 @@ from ..errors import LAGError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import comfy, convert, data, generate, train
+    from . import comfy, convert, data, evaluate, generate, toyworld, train
 
     parser = argparse.ArgumentParser(prog="lag", description="Songs (lyrics, audio, genre) to images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(sub)
     train.add_parser(sub)
     comfy.add_parser(sub)
+    toyworld.add_parser(sub)
+    evaluate.add_parser(sub)
     return parser
 
 
@@ -30,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LAGError as exc:
-        name = " ".join(filter(None, [args.command, getattr(args, "data_command", None), getattr(args, "comfy_command", None)]))
+        name = " ".join(filter(None, [args.command, getattr(args, "data_command", None), getattr(args, "comfy_command", None),
+                                        getattr(args, "toy_command", None), getattr(args, "eval_command", None)]))
         sys.stderr.write(f"lag {name}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,57 @@
+"""`lag toyworld`: train and check the toy world's CLIP and autoencoder."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("toyworld", help="train / check the embedded toy-world models")
+    tsub = p.add_subparsers(dest="toy_command", required=True)
+    for name, default_min in (("train-clip", 15.0), ("train-vqgan", 15.0)):
+        t = tsub.add_parser(name, help=f"{name.split('-')[1]} on procedural renders (seeded)")
+        t.add_argument("--out", required=True, metavar="FILE.safetensors")
+        t.add_argument("--minutes", type=float, default=default_min, help="time budget")
+        t.add_argument("--steps", type=int, default=None, help="stop after N steps instead of the time budget")
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+        t.set_defaults(func=run_train)
+    e = tsub.add_parser("eval", help="zero-shot accuracy of a CLIP and PSNR of an autoencoder on fresh renders")
+    e.add_argument("--clip", default=None)
+    e.add_argument("--vqgan", default=None)
+    e.set_defaults(func=run_eval)
+
+
+def run_train(args) -> int:
+    from ..toyworld.train import train_toy_clip, train_toy_vqgan
+    from .progress import TqdmCallback
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bar = TqdmCallback(args.toy_command)
+    fn = train_toy_clip if args.toy_command == "train-clip" else train_toy_vqgan
+    try:
+        info = fn(args.out, minutes=args.minutes, seed=args.seed, max_steps=args.steps, callback=bar)
+    finally:
+        bar.close()
+    sys.stdout.write(json.dumps({"out": args.out, **info}) + "\n")
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..toyworld.train import eval_clip_zero_shot, eval_vqgan_psnr
+
+    out = {}
+    if args.clip:
+        from ..clip_models import load_clip
+
+        out["clip_zero_shot"] = eval_clip_zero_shot(load_clip(args.clip))
+    if args.vqgan:
+        from ..vqgan import load_vqgan
+
+        out["vqgan_psnr_db"] = eval_vqgan_psnr(load_vqgan(args.vqgan))
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0

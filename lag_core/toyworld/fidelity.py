@@ -1,0 +1,123 @@
+"""The fidelity benchmark: does the picture carry the song's genre?
+
+For every entry of a LAG dataset (the bundled sample by default), generate with
+  (a) the lyric line alone as a text prompt,
+  (b) the genre prompt alone (the reference),
+  (c) trained lyric attention with the genre and the audio,
+  (d) trained lyric attention with the audio but no genre label (the audio must carry it),
+then judge each image's genre with the pixel judge (no CLIP involved) and count the hits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..prompts import Targets, text_targets
+from ..sampler import SamplerConfig, sample_vqgan_clip
+from .judge import judge_genre
+from .render import GENRES
+
+CONDITIONS = {
+    "a": "lyrics as text prompt",
+    "b": "genre prompt (reference)",
+    "c": "attention: genre + audio",
+    "d": "attention: audio, no genre",
+}
+
+
+@dataclass
+class FidelityResult:
+    rows: list[dict] = field(default_factory=list)  # one per (entry, condition)
+    images: dict = field(default_factory=dict)  # (entry index, condition) -> [H, W, 3]
+    seconds: float = 0.0
+    seeds: list[int] = field(default_factory=list)
+
+    def accuracy(self, condition: str, genre: str | None = None) -> float:
+        hits = [r["hit"] for r in self.rows if r["condition"] == condition and (genre is None or r["genre"] == genre)]
+        return float(np.mean(hits)) if hits else float("nan")
+
+    def table(self) -> str:
+        head = f"{'condition':32s} {'all':>6s} " + " ".join(f"{g:>6s}" for g in GENRES)
+        lines = [head, "-" * len(head)]
+        for c, label in CONDITIONS.items():
+            cells = " ".join(f"{self.accuracy(c, g):6.0%}" for g in GENRES)
+            lines.append(f"({c}) {label:28s} {self.accuracy(c):6.0%} {cells}")
+        lines.append(f"chance 25%; {len({r['entry'] for r in self.rows})} entries, seeds {self.seeds}, {self.seconds:.0f} s")
+        return "\n".join(lines)
+
+    def summary(self) -> dict:
+        return {"accuracy": {c: self.accuracy(c) for c in CONDITIONS},
+                "per_genre": {c: {g: self.accuracy(c, g) for g in GENRES} for c in CONDITIONS},
+                "seeds": self.seeds, "seconds": round(self.seconds, 1), "n": len(self.rows)}
+
+
+def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 50, seeds=(0,), size: int = 64, conditions="abcd",
+                 callback=None) -> FidelityResult:
+    from ..attention.condition import condition_song
+
+    result = FidelityResult(seeds=list(seeds))
+    start = time.perf_counter()
+    total = len(dataset) * len(seeds) * len(conditions)
+    done = 0
+    for i, entry in enumerate(dataset.entries):
+        mfcc = dataset.mfcc[i]
+        for seed in seeds:
+            for c in conditions:
+                if c == "a":
+                    targets = text_targets(clip, [entry.lyrics])
+                elif c == "b":
+                    targets = text_targets(clip, [loaded.cfg.prompt(entry.genre)])
+                else:
+                    song = condition_song(loaded, clip, entry.lyrics, entry.genre if c == "c" else None,
+                                          mfcc if loaded.audio_encoder is not None else None)
+                    targets = Targets.from_embeddings(song.embeds)
+                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=16, lr=0.15)
+                image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
+                judged = judge_genre(image[0].numpy())
+                result.rows.append({"entry": i, "file_name": entry.file_name, "genre": entry.genre, "condition": c,
+                                    "seed": seed, "judged": judged, "hit": judged == entry.genre})
+                if seed == seeds[0]:
+                    result.images[(i, c)] = image[0]
+                done += 1
+                if callback is not None:
+                    callback(done, total, {})
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def fidelity_grid(result: FidelityResult, dataset, path=None, scale: int = 2) -> torch.Tensor:
+    """Rows: entries; columns: conditions. A green or red bar under each image: judged right or wrong."""
+    from PIL import Image, ImageDraw
+
+    from ..imageio import to_uint8
+    from ..viz import _font
+
+    conds = sorted({c for _, c in result.images})
+    entries = sorted({i for i, _ in result.images})
+    first = next(iter(result.images.values()))
+    h, w = first.shape[0] * scale, first.shape[1] * scale
+    label_w, pad, bar = 180, 4, 5
+    canvas = Image.new("RGB", (label_w + len(conds) * (w + pad), 24 + len(entries) * (h + bar + pad)), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font(11)
+    for k, c in enumerate(conds):
+        draw.text((label_w + k * (w + pad), 6), f"({c})", fill="black", font=font)
+    hits = {(r["entry"], r["condition"]): r["hit"] for r in result.rows if r["seed"] == result.seeds[0]}
+    for row, i in enumerate(entries):
+        y = 24 + row * (h + bar + pad)
+        e = dataset.entries[i]
+        draw.text((4, y + h // 2 - 6), f"{e.genre}: {e.lyrics[:24]}", fill="black", font=font)
+        for k, c in enumerate(conds):
+            x = label_w + k * (w + pad)
+            tile = Image.fromarray(to_uint8(result.images[(i, c)])).resize((w, h), Image.NEAREST)
+            canvas.paste(tile, (x, y))
+            draw.rectangle([x, y + h, x + w, y + h + bar - 1], fill=(40, 170, 60) if hits.get((i, c)) else (210, 40, 40))
+    if path is not None:
+        from ..viz import _save
+
+        _save(canvas, path)
+    return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255)[None]

@@ -1,0 +1,141 @@
+"""Train the toy world's two models on procedural renders (seeded, with a time budget).
+
+* CLIP (open_clip, `lag-toyworld-arch-clip.json`: ViT 64 px / patch 8 / width 192 / 4 layers,
+  text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which identical
+  captions inside a batch are all positives (multi-positive), learned temperature.
+* Autoencoder: our VQGAN class with FSQ (7, 5, 5, 5), 64x64 -> 8x8 codes, L1 + MSE loss.
+
+Both write fp16 safetensors that carry their config, loaded by the same loaders as real weights.
+Renders for training come from seeds >= 1_000_000; evaluation uses seeds below that.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..attention.loss import multi_positive_nce
+from .data import batch, psnr
+
+TRAIN_SEED_BASE = 1_000_000
+
+
+def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                   max_steps: int | None = None, callback=None) -> dict:
+    from ..clip_models import load_clip, save_clip
+
+    torch.manual_seed(seed)
+    clip = load_clip("toyworld-arch", seed=seed)
+    model = clip.model.train().requires_grad_(True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
+    budget = minutes * 60
+    est_steps = max_steps or 10_000
+    start, step, losses = time.perf_counter(), 0, []
+    with torch.inference_mode(False), torch.enable_grad():
+        while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
+            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
+            images, captions = batch(seeds)
+            tokens = clip.tokenizer(captions)
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, est_steps, lr)
+            img = F.normalize(clip.encode_image(images), dim=-1)
+            txt = F.normalize(model.encode_text(tokens), dim=-1)
+            scale = model.logit_scale.exp().clamp(max=100)
+            same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B] multi-positive
+            logits = scale * img @ txt.T
+            loss = 0.5 * (multi_positive_nce(logits, same) + multi_positive_nce(logits.T, same))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if max_steps is None and step == 20:  # calibrate the schedule to the time budget
+                est_steps = int(budget / ((time.perf_counter() - start) / step))
+            if callback is not None:
+                callback(step, est_steps, {"loss": losses[-1]})
+    clip.model.eval().requires_grad_(False)
+    clip.model_id = "lag-toyworld-clip:v1"
+    save_clip(clip, out, dtype=torch.float16)
+    return {"steps": step, "loss_first": losses[0], "loss_last": sum(losses[-20:]) / len(losses[-20:]),
+            "seconds": time.perf_counter() - start}
+
+
+def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                    max_steps: int | None = None, callback=None) -> dict:
+    from ..vqgan import VQGAN, save_vqgan
+    from ..vqgan.config import TOYWORLD
+
+    torch.manual_seed(seed)
+    model = VQGAN(TOYWORLD).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
+    budget = minutes * 60
+    est_steps = max_steps or 10_000
+    start, step, losses = time.perf_counter(), 0, []
+    with torch.inference_mode(False), torch.enable_grad():
+        while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
+            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
+            x, _ = batch(seeds)
+            x = x * 2 - 1
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, est_steps, lr, warmup=50)
+            y = model(x)
+            loss = F.l1_loss(y, x) + F.mse_loss(y, x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if max_steps is None and step == 10:
+                est_steps = int(budget / ((time.perf_counter() - start) / step))
+            if callback is not None:
+                callback(step, est_steps, {"loss": losses[-1]})
+    model.eval().requires_grad_(False)
+    quality = eval_vqgan_psnr(model)
+    save_vqgan(model, out, dtype=torch.float16, extra={"lag_model": "toyworld-vqgan:v1", "psnr_db": f"{quality:.2f}"})
+    return {"steps": step, "loss_first": losses[0], "loss_last": sum(losses[-20:]) / len(losses[-20:]),
+            "psnr_db": quality, "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def eval_vqgan_psnr(model, n: int = 256, seed: int = 0) -> float:
+    x, _ = batch(range(seed, seed + n))
+    y = torch.cat([model(part * 2 - 1).add(1).div(2).clamp(0, 1) for part in x.split(64)])
+    return psnr(y, x)
+
+
+@torch.no_grad()
+def eval_clip_zero_shot(clip, n: int = 400, seed: int = 0) -> dict:
+    """Zero-shot accuracy on fresh renders: genre (genre scenes), brightness and colour (plain scenes
+    with one shape)."""
+    import numpy as np
+
+    from .render import COLORS, GENRES, draw, genre_scene, random_scene
+
+    rng = np.random.default_rng(seed)
+    genre_prompts = clip.encode_text([f"{g} style" for g in GENRES])
+    bright_prompts = clip.encode_text(["a dark background", "a bright background"])
+    color_names = [c for c in COLORS]
+    color_prompts = clip.encode_text([f"something {c}" for c in color_names])
+    hits = {"genre": [], "brightness": [], "color": []}
+    for i in range(n):
+        g = GENRES[i % 4]
+        img = draw(genre_scene(g, rng), rng)
+        e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
+        hits["genre"].append(GENRES[int((e @ genre_prompts.T).argmax())] == g)
+        scene = random_scene(rng)
+        scene.shapes = scene.shapes[:1]
+        img = draw(scene, rng)
+        e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
+        hits["brightness"].append(int((e @ bright_prompts.T).argmax()) == int(scene.bright))
+        hits["color"].append(color_names[int((e @ color_prompts.T).argmax())] == scene.shapes[0].color)
+    return {k: float(np.mean(v)) for k, v in hits.items()}
