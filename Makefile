@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean workflows
+.PHONY: demo test lint bench clean workflows toyworld fidelity
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p output
-	$(BIN)/lag generate --preset tiny --prompt "a red sun over a dark sea" --prompt "blurry:-0.5" \
-		--size 64 64 --steps 40 --seed 0 --out output/demo.png --json
+	$(BIN)/lag generate --entry sample:sample_metal_1 \
+		--size 64 64 --steps 50 --seed 0 --out output/demo.png --json
 
 COMFY := .comfyui/.ready
 
@@ -37,3 +37,18 @@ workflows: $(STAMP)
 
 clean:
 	rm -rf $(VENV) output .pytest_cache .ruff_cache .comfyui
+
+# Rebuild the embedded toy world (about 40 minutes on 2 cores): CLIP and autoencoder in
+# parallel, then lyric attention on the bundled sample with the new CLIP.
+toyworld: $(STAMP)
+	mkdir -p weights/toyworld
+	$(BIN)/lag toyworld train-clip --out weights/toyworld/clip.safetensors --minutes 18 --threads 1 & \
+	$(BIN)/lag toyworld train-vqgan --out weights/toyworld/vqgan.safetensors --minutes 19 --threads 1 & \
+	wait
+	for k in mha bahdanau; do rm -f weights/attention/toyworld_lyric_attention_$$k.safetensors; \
+		$(BIN)/lag train --preset toyworld --attention $$k --epochs 60 --batch-size 8 --release \
+		--out weights/attention/toyworld_lyric_attention_$$k.safetensors --json || exit 1; done
+	rm -f weights/attention/*_curves.png
+
+fidelity: $(STAMP)
+	$(BIN)/lag eval fidelity --out output/fidelity

@@ -1,8 +1,9 @@
 """Embedded defaults: models that need no downloaded weights.
 
 * `toyworld` (the default): a small CLIP and an FSQ autoencoder trained on the toy world's
-  procedural scenes (`lag toyworld train-clip / train-vqgan`), plus lyric attention trained on the
-  bundled LAG sample with that CLIP. Shipped in `weights/toyworld/` as fp16 safetensors. In this
+  procedural scenes (`lag toyworld train-clip / train-vqgan`), shipped in `weights/toyworld/` as
+  fp16 safetensors, plus lyric attention trained on the bundled LAG sample with that CLIP
+  (`weights/attention/toyworld_lyric_attention_{mha,bahdanau}.safetensors`). In this
   world colours, brightness and the four genre styles mean something, and the pixel judge can
   check the pictures.
 * `tiny`: a tiny VQGAN (taming layout, factor 8) and a tiny open_clip CLIP, randomly initialised
@@ -62,9 +63,11 @@ def load_preset_clip(name: str, device="cpu") -> ClipModel:
 def preset_attention(name: str, kind: str = "mha"):
     """The lyric attention weights trained for a preset's CLIP."""
     _check(name)
-    if name == "tiny":
-        return WEIGHTS_DIR / "attention" / f"tiny_lyric_attention_{kind}.safetensors"
-    return _toy_file(f"lyric_attention_{kind}.safetensors")
+    path = WEIGHTS_DIR / "attention" / f"{name}_lyric_attention_{kind}.safetensors"
+    if not path.is_file():
+        raise WeightsError(f"the {name} preset's attention weights {path} are missing; restore weights/attention/ from the "
+                           f"repository or retrain them with `lag train --preset {name} --attention {kind} --out {path}`")
+    return path
 
 
 def load_preset(name: str, device="cpu") -> tuple[VQGAN, ClipModel]:

@@ -16,13 +16,13 @@ from .common import (
     input_directory,
 )
 
-PRESETS = ["tiny"]
+PRESETS = ["toyworld", "tiny"]
 
 
 class LAGVQGANLoader:
     DESCRIPTION = ("Loads a VQGAN: a taming-transformers checkpoint (e.g. vqgan_imagenet_f16_16384/last.ckpt with "
                    "model.yaml beside it) or a .safetensors from `lag convert-weights`, from ComfyUI/models/lag/vqgan "
-                   "or the pack's weights/vqgan. '[preset] tiny' is a random tiny model for testing an install.")
+                   "or the pack's weights/vqgan. '[preset] toyworld' is the embedded toy-world autoencoder; '[preset] tiny' a random tiny model for tests.")
     CATEGORY = "LAG/loaders"
     RETURN_TYPES = ("LAG_VQGAN",)
     RETURN_NAMES = ("vqgan",)
@@ -88,8 +88,10 @@ class LAGCLIPLoader:
             spec = open_clip_spec.strip()
             key = ("clip-spec", spec, str(dev))
         elif clip_name.startswith(PRESET_PREFIX):
-            spec = clip_name[len(PRESET_PREFIX):]
-            key = ("clip-preset", spec, str(dev))
+            from ..lag_core.presets import load_preset_clip
+
+            name = clip_name[len(PRESET_PREFIX):]
+            return (CACHE.get(("clip-preset", name, str(dev)), lambda: load_preset_clip(name, dev)),)
         else:
             path = full_path("lag_clip", clip_name)
             spec, key = str(path), (file_signature(path), str(dev))

@@ -163,7 +163,7 @@ def test_train_cli_and_attention_map(tmp_path, lag_cli):
     proc = lag_cli("train", "--preset", "tiny", "--epochs", "3", "--out", out, env=env)
     assert proc.returncode == 2 and "--resume" in proc.stderr
     png = tmp_path / "map.png"
-    lag_cli("attention-map", "--weights", out, "--entry", "sample:sample_rap_2", "--out", png, check=True, env=env)
+    lag_cli("attention-map", "--preset", "tiny", "--weights", out, "--entry", "sample:sample_rap_2", "--out", png, check=True, env=env)
     from PIL import Image
 
     with Image.open(png) as im:
@@ -194,3 +194,19 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     for (k, v), (_, w) in zip(a.audio_encoder.state_dict().items(), b.audio_encoder.state_dict().items()):
         torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4, msg=k)
     assert [round(h["val_loss"], 4) for h in a.history] == [round(h["val_loss"], 4) for h in b.history]
+
+
+def test_reference_images_per_genre(tmp_path, clip, sample):
+    import numpy as np
+    from PIL import Image
+
+    from lag_core.data import GENRES
+
+    for k, genre in enumerate(GENRES):
+        (tmp_path / "refs" / genre).mkdir(parents=True)
+        Image.fromarray(np.full((16, 16, 3), 60 * k, np.uint8)).save(tmp_path / "refs" / genre / "a.png")
+    res = train_attention(sample, clip, TrainConfig(epochs=2, batch_size=8, image_dir=str(tmp_path / "refs")), None)
+    assert len(res.history) == 2 and np.isfinite(res.history[-1]["train_loss"])
+    (tmp_path / "refs" / "rap" / "a.png").unlink()
+    with pytest.raises(InputError, match="has no images"):
+        train_attention(sample, clip, TrainConfig(epochs=1, batch_size=8, image_dir=str(tmp_path / "refs")), None)

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
                    help="text prompt; a negative weight pushes away (repeatable)")
     p.add_argument("--image-prompt", action="append", default=[], metavar="FILE[:WEIGHT]",
                    help="image prompt file, optional weight after a colon (repeatable)")
-    p.add_argument("--attention", metavar="FILE", help="lyric attention weights from `lag train`: condition on a song")
+    p.add_argument("--attention", metavar="FILE", help="lyric attention weights from `lag train` (default with a song: the preset's)")
     p.add_argument("--entry", metavar="DATASET:INDEX", help="the song: an entry of a dataset (e.g. sample:3)")
     p.add_argument("--lyrics", help="the song's lyrics (instead of --entry)")
     p.add_argument("--genre", help="the song's genre (metal, pop, rnb, rap); with --entry, overrides it")
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init-image", metavar="FILE", help="start from this image instead of random codes")
     p.add_argument("--init", choices=["random", "noise", "image"], help="initialisation (default: image if --init-image, else random)")
     p.add_argument("--init-weight", type=float, default=0.0, help="pull towards the initial latent (MSE weight)")
-    p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=[64, 64], help="output size in pixels")
+    p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=[64, 64], help="output size in pixels (toyworld: 64 64)")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--optimizer", default="adam")
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--vqgan", metavar="FILE", help="VQGAN weights: taming .ckpt (model.yaml beside it), .safetensors, or a name in weights/vqgan")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP: ARCH:TAG, ARCH:FILE, a folder, a file from `lag convert-weights`, or a preset")
     p.add_argument("--download", action="store_true", help="allow downloading CLIP weights for ARCH:TAG (needs internet)")
-    p.add_argument("--preset", default=None, help="embedded models instead of --vqgan/--clip (tiny)")
+    p.add_argument("--preset", default=None, help="embedded models instead of --vqgan/--clip: toyworld (default) or tiny")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--out", required=True, metavar="FILE.png")
@@ -72,7 +72,9 @@ def load_models(args, device):
         vqgan = load_vqgan(find_weights(args.vqgan, "vqgan"), device=device)
         clip = load_clip(args.clip, device=device, allow_download=args.download)
         return vqgan, clip
-    return load_preset(args.preset or "tiny", device=device)
+    from ..presets import DEFAULT_PRESET
+
+    return load_preset(args.preset or DEFAULT_PRESET, device=device)
 
 
 def song_targets(args, clip, device):
@@ -80,10 +82,12 @@ def song_targets(args, clip, device):
     from ..attention.condition import condition_song, load_attention
     from ..audio.io import audio_to_mfcc, load_audio
     from ..paths import find_weights
+    from ..presets import DEFAULT_PRESET, preset_attention
     from ..prompts import Targets
     from .train import parse_entry
 
-    loaded = load_attention(find_weights(args.attention, "attention"), clip, device=device)
+    path = find_weights(args.attention, "attention") if args.attention else preset_attention(args.preset or DEFAULT_PRESET)
+    loaded = load_attention(path, clip, device=device)
     lyrics, genre, mfcc = args.lyrics, args.genre, None
     if args.entry:
         ds, i = parse_entry(args.entry)
@@ -109,11 +113,12 @@ def run(args: argparse.Namespace) -> int:
     from ..sampler import SamplerConfig, sample_vqgan_clip
     from .progress import TqdmCallback
 
-    if not args.prompt and not args.image_prompt and not args.attention:
+    song = bool(args.entry or args.lyrics or args.attention)
+    if not args.prompt and not args.image_prompt and not song:
         raise InputError("the prompt list is empty; give at least one --prompt 'text[:weight]', --image-prompt FILE, "
-                         "or a song with --attention FILE --entry DATASET:INDEX")
-    if (args.entry or args.lyrics) and not args.attention:
-        raise InputError("--entry / --lyrics need --attention FILE (trained lyric attention)")
+                         "or a song with --entry DATASET:INDEX (or --lyrics TEXT --genre G)")
+    if song and not args.attention and (args.vqgan or args.clip):
+        raise InputError("with --vqgan/--clip, a song needs --attention FILE trained for that CLIP (`lag train --clip ...`)")
     if args.save_every and not args.frames_dir:
         raise InputError("--save-every needs --frames-dir DIR to write the frames to")
     init = args.init or ("image" if args.init_image else "random")
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         parts.append(text_targets(clip, args.prompt))
     if prompt_images:
         parts.append(image_targets(clip, prompt_images, [w for _, w in image_specs], [p for p, _ in image_specs]))
-    if args.attention:
+    if song:
         parts.append(song_targets(args, clip, device))
     targets = Targets.cat(parts)
 

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute CLIP text features every epoch (for benchmarks)")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP spec (see `lag generate --help`)")
     p.add_argument("--download", action="store_true")
-    p.add_argument("--preset", default=None, help="embedded CLIP instead of --clip (tiny)")
+    p.add_argument("--preset", default=None, help="embedded CLIP instead of --clip: toyworld (default) or tiny")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, metavar="FILE.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -48,9 +48,12 @@ def add_parser(sub) -> None:
 def _clip(args):
     from ..clip_models import load_clip
     from ..device import resolve_device
+    from ..presets import DEFAULT_PRESET, load_preset_clip
 
-    spec = args.clip or args.preset or "tiny"
-    return load_clip(spec, device=resolve_device(getattr(args, "device", "cpu")), allow_download=getattr(args, "download", False))
+    device = resolve_device(getattr(args, "device", "cpu"))
+    if args.clip:
+        return load_clip(args.clip, device=device, allow_download=getattr(args, "download", False))
+    return load_preset_clip(args.preset or DEFAULT_PRESET, device=device)
 
 
 def parse_entry(spec: str):

@@ -30,6 +30,32 @@ def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: int, minutes: float,
+                       max_steps: int | None, callback, calibrate_after: int) -> dict:
+    """Run `loss_fn(seeds)` + optimizer steps until the time budget (or `max_steps`) is used up.
+    The cosine schedule is fitted to the number of steps the budget allows, measured early on."""
+    budget = minutes * 60
+    est_steps = max_steps or 10_000
+    start, step, losses = time.perf_counter(), 0, []
+    with torch.inference_mode(False), torch.enable_grad():
+        while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
+            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, est_steps, peak_lr, warmup)
+            loss = loss_fn(seeds)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if max_steps is None and step == calibrate_after:
+                est_steps = int(budget / ((time.perf_counter() - start) / step))
+            if callback is not None:
+                callback(step, est_steps, {"loss": losses[-1]})
+    return {"steps": step, "loss_first": losses[0], "loss_last": sum(losses[-20:]) / len(losses[-20:]),
+            "seconds": time.perf_counter() - start}
+
+
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                    max_steps: int | None = None, callback=None) -> dict:
     from ..clip_models import load_clip, save_clip
@@ -38,36 +64,20 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
     clip = load_clip("toyworld-arch", seed=seed)
     model = clip.model.train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
-    budget = minutes * 60
-    est_steps = max_steps or 10_000
-    start, step, losses = time.perf_counter(), 0, []
-    with torch.inference_mode(False), torch.enable_grad():
-        while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
-            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
-            images, captions = batch(seeds)
-            tokens = clip.tokenizer(captions)
-            for group in opt.param_groups:
-                group["lr"] = _lr(step, est_steps, lr)
-            img = F.normalize(clip.encode_image(images), dim=-1)
-            txt = F.normalize(model.encode_text(tokens), dim=-1)
-            scale = model.logit_scale.exp().clamp(max=100)
-            same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B] multi-positive
-            logits = scale * img @ txt.T
-            loss = 0.5 * (multi_positive_nce(logits, same) + multi_positive_nce(logits.T, same))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if max_steps is None and step == 20:  # calibrate the schedule to the time budget
-                est_steps = int(budget / ((time.perf_counter() - start) / step))
-            if callback is not None:
-                callback(step, est_steps, {"loss": losses[-1]})
+
+    def loss_fn(seeds):
+        images, captions = batch(seeds)
+        img = F.normalize(clip.encode_image(images), dim=-1)  # [B, D]
+        txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
+        same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B]: identical captions are positives
+        logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+        return 0.5 * (multi_positive_nce(logits, same) + multi_positive_nce(logits.T, same))
+
+    info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20)
     clip.model.eval().requires_grad_(False)
     clip.model_id = "lag-toyworld-clip:v1"
     save_clip(clip, out, dtype=torch.float16)
-    return {"steps": step, "loss_first": losses[0], "loss_last": sum(losses[-20:]) / len(losses[-20:]),
-            "seconds": time.perf_counter() - start}
+    return info
 
 
 def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
@@ -78,32 +88,17 @@ def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 32, lr: float 
     torch.manual_seed(seed)
     model = VQGAN(TOYWORLD).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
-    budget = minutes * 60
-    est_steps = max_steps or 10_000
-    start, step, losses = time.perf_counter(), 0, []
-    with torch.inference_mode(False), torch.enable_grad():
-        while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
-            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
-            x, _ = batch(seeds)
-            x = x * 2 - 1
-            for group in opt.param_groups:
-                group["lr"] = _lr(step, est_steps, lr, warmup=50)
-            y = model(x)
-            loss = F.l1_loss(y, x) + F.mse_loss(y, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if max_steps is None and step == 10:
-                est_steps = int(budget / ((time.perf_counter() - start) / step))
-            if callback is not None:
-                callback(step, est_steps, {"loss": losses[-1]})
+
+    def loss_fn(seeds):
+        x = batch(seeds)[0] * 2 - 1  # [B, 3, 64, 64] in [-1, 1]
+        y = model(x)
+        return F.l1_loss(y, x) + F.mse_loss(y, x)
+
+    info = _budgeted_training(loss_fn, opt, lr, 50, batch_size, minutes, max_steps, callback, calibrate_after=10)
     model.eval().requires_grad_(False)
-    quality = eval_vqgan_psnr(model)
-    save_vqgan(model, out, dtype=torch.float16, extra={"lag_model": "toyworld-vqgan:v1", "psnr_db": f"{quality:.2f}"})
-    return {"steps": step, "loss_first": losses[0], "loss_last": sum(losses[-20:]) / len(losses[-20:]),
-            "psnr_db": quality, "seconds": time.perf_counter() - start}
+    info["psnr_db"] = eval_vqgan_psnr(model)
+    save_vqgan(model, out, dtype=torch.float16, extra={"lag_model": "toyworld-vqgan:v1", "psnr_db": f"{info['psnr_db']:.2f}"})
+    return info
 
 
 @torch.no_grad()
