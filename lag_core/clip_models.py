@@ -176,7 +176,7 @@ def _file_id(path: Path) -> str:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem.removeprefix("lag-").removesuffix("-clip") for p in CONFIG_DIR.glob("lag-*-clip.json"))
+    return ["toyworld", *sorted(p.stem.removeprefix("lag-").removesuffix("-clip") for p in CONFIG_DIR.glob("lag-*-clip.json"))]
 
 
 def load_clip(
@@ -191,6 +191,10 @@ def load_clip(
     spec = spec.strip()
     if not spec:
         raise WeightsError("empty CLIP spec; expected 'tiny', a weights file, a folder, or ARCH:TAG")
+    if spec == "toyworld":  # a trained preset: its file lives in weights/toyworld
+        from .presets import load_preset_clip
+
+        return load_preset_clip(spec, device)
     preset = CONFIG_DIR / f"lag-{spec}-clip.json"
     if preset.is_file():
         cfg = json.loads(preset.read_text())

@@ -17,10 +17,10 @@ from packinfo import ROOT, object_info  # noqa: E402
 
 from lag_core.comfy.workflow import api_to_ui  # noqa: E402
 
-VQ = {"class_type": "LAGVQGANLoader", "inputs": {"vqgan_name": "[preset] tiny"}, "_meta": {"title": "Load VQGAN"}}
-CLIP = {"class_type": "LAGCLIPLoader", "inputs": {"clip_name": "[preset] tiny", "open_clip_spec": "", "allow_download": False},
+VQ = {"class_type": "LAGVQGANLoader", "inputs": {"vqgan_name": "[preset] toyworld"}, "_meta": {"title": "Load VQGAN"}}
+CLIP = {"class_type": "LAGCLIPLoader", "inputs": {"clip_name": "[preset] toyworld", "open_clip_spec": "", "allow_download": False},
         "_meta": {"title": "Load CLIP"}}
-MHA = "tiny_lyric_attention_mha.safetensors"
+MHA = "toyworld_lyric_attention_mha.safetensors"
 
 
 def sampler(cond=None, prompts="", steps=30, frame_every=0, seed=1):

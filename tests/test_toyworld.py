@@ -43,7 +43,8 @@ def test_dominant_color():
 
 
 def test_fsq_quantizer_and_file_round_trip(tmp_path):
-    cfg = fsq_config((7, 5, 5, 5), ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), resolution=32, z_channels=32)
+    cfg = fsq_config((7, 5, 5, 5), ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), resolution=32, z_channels=32,
+                     norm_groups=8)
     model = VQGAN(cfg).eval()
     q = model.quantize
     codes = torch.randint(cfg.n_embed, (2, 4, 4))

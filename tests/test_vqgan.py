@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 import types
@@ -58,6 +59,18 @@ def test_tiny_state_dict_loads_strictly_and_round_trips(tmp_path):
     assert (flat[:, None] - book.detach()[None]).abs().amax(-1).min(1).values.max() < 1e-5
     y = model.decode(zq)
     assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_fewer_norm_groups_keep_the_taming_state_dict():
+    """norm_groups changes GroupNorm statistics only: a taming state dict still loads strictly."""
+    import dataclasses
+
+    state = random_taming_state(**TINY_TAMING)
+    cfg = dataclasses.replace(VQGANConfig(**TINY_TAMING), norm_groups=8)
+    model = VQGAN(cfg)
+    model.load_state_dict(state, strict=True)
+    assert model.decoder.norm_out.num_groups == 8
+    assert VQGANConfig.from_dict(json.loads(cfg.to_json())) == cfg
 
 
 def test_infer_config_from_shapes():

@@ -80,7 +80,7 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
     return info
 
 
-def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
                     max_steps: int | None = None, callback=None) -> dict:
     from ..vqgan import VQGAN, save_vqgan
     from ..vqgan.config import TOYWORLD

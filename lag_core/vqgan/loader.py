@@ -17,7 +17,7 @@ import torch
 from ..errors import WeightsError
 from ..safeload import read_weights, write_safetensors
 from .config import VQGANConfig
-from .model import VQGAN
+from .model import FSQ, VQGAN
 
 log = logging.getLogger("lag")
 
@@ -133,6 +133,8 @@ def build_vqgan(cfg: VQGANConfig, state: dict, source: str, device="cpu", dtype=
         with torch.device("meta"):
             model = VQGAN(cfg)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+        if cfg.quantizer == "fsq":  # its buffers derive from the config (not stored): build them for real
+            model.quantize = FSQ(cfg.fsq_levels)
     except Exception as exc:  # noqa: BLE001 - shape or key mismatch: one line
         first = str(exc).replace("\n", " ").replace("\t", " ")
         raise WeightsError(

@@ -11,16 +11,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def normalize(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
+def normalize(channels: int, groups: int = 32) -> nn.GroupNorm:
+    """taming's GroupNorm (32 groups). Fewer groups only change the statistics, never the weights'
+    shapes, so the state dict stays taming's."""
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0, groups: int = 32):
         super().__init__()
-        self.norm1 = normalize(in_channels)
+        self.norm1 = normalize(in_channels, groups)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
-        self.norm2 = normalize(out_channels)
+        self.norm2 = normalize(out_channels, groups)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
         if in_channels != out_channels:
@@ -37,9 +39,9 @@ class ResnetBlock(nn.Module):
 class AttnBlock(nn.Module):
     """Single-head spatial self-attention with 1x1 conv projections."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, groups: int = 32):
         super().__init__()
-        self.norm = normalize(channels)
+        self.norm = normalize(channels, groups)
         self.q = nn.Conv2d(channels, channels, 1)
         self.k = nn.Conv2d(channels, channels, 1)
         self.v = nn.Conv2d(channels, channels, 1)
@@ -95,19 +97,19 @@ class Encoder(nn.Module):
             stage.block = nn.ModuleList()
             stage.attn = nn.ModuleList()
             for _ in range(cfg.num_res_blocks):
-                stage.block.append(ResnetBlock(block_in, block_out, cfg.dropout))
+                stage.block.append(ResnetBlock(block_in, block_out, cfg.dropout, cfg.norm_groups))
                 block_in = block_out
                 if curr_res in cfg.attn_resolutions:
-                    stage.attn.append(AttnBlock(block_in))
+                    stage.attn.append(AttnBlock(block_in, cfg.norm_groups))
             if level != self.num_resolutions - 1:
                 stage.downsample = Downsample(block_in)
                 curr_res //= 2
             self.down.append(stage)
         self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(block_in, block_in, cfg.dropout)
-        self.mid.attn_1 = AttnBlock(block_in)
-        self.mid.block_2 = ResnetBlock(block_in, block_in, cfg.dropout)
-        self.norm_out = normalize(block_in)
+        self.mid.block_1 = ResnetBlock(block_in, block_in, cfg.dropout, cfg.norm_groups)
+        self.mid.attn_1 = AttnBlock(block_in, cfg.norm_groups)
+        self.mid.block_2 = ResnetBlock(block_in, block_in, cfg.dropout, cfg.norm_groups)
+        self.norm_out = normalize(block_in, cfg.norm_groups)
         self.conv_out = nn.Conv2d(block_in, 2 * cfg.z_channels if cfg.double_z else cfg.z_channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,9 +133,9 @@ class Decoder(nn.Module):
         curr_res = cfg.resolution // 2 ** (self.num_resolutions - 1)
         self.conv_in = nn.Conv2d(cfg.z_channels, block_in, 3, 1, 1)
         self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(block_in, block_in, cfg.dropout)
-        self.mid.attn_1 = AttnBlock(block_in)
-        self.mid.block_2 = ResnetBlock(block_in, block_in, cfg.dropout)
+        self.mid.block_1 = ResnetBlock(block_in, block_in, cfg.dropout, cfg.norm_groups)
+        self.mid.attn_1 = AttnBlock(block_in, cfg.norm_groups)
+        self.mid.block_2 = ResnetBlock(block_in, block_in, cfg.dropout, cfg.norm_groups)
         ups = []
         for level in reversed(range(self.num_resolutions)):
             block_out = cfg.ch * cfg.ch_mult[level]
@@ -141,16 +143,16 @@ class Decoder(nn.Module):
             stage.block = nn.ModuleList()
             stage.attn = nn.ModuleList()
             for _ in range(cfg.num_res_blocks + 1):
-                stage.block.append(ResnetBlock(block_in, block_out, cfg.dropout))
+                stage.block.append(ResnetBlock(block_in, block_out, cfg.dropout, cfg.norm_groups))
                 block_in = block_out
                 if curr_res in cfg.attn_resolutions:
-                    stage.attn.append(AttnBlock(block_in))
+                    stage.attn.append(AttnBlock(block_in, cfg.norm_groups))
             if level != 0:
                 stage.upsample = Upsample(block_in)
                 curr_res *= 2
             ups.insert(0, stage)
         self.up = nn.ModuleList(ups)  # taming stores them lowest level first
-        self.norm_out = normalize(block_in)
+        self.norm_out = normalize(block_in, cfg.norm_groups)
         self.conv_out = nn.Conv2d(block_in, cfg.out_ch, 3, 1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
