@@ -45,8 +45,10 @@ toyworld: $(STAMP)
 	$(BIN)/lag toyworld train-clip --out weights/toyworld/clip.safetensors --minutes 18 --threads 1 & \
 	$(BIN)/lag toyworld train-vqgan --out weights/toyworld/vqgan.safetensors --minutes 38 --threads 1 & \
 	wait
+	$(BIN)/lag toyworld references output/toyworld_references --per-genre 16
 	for k in mha bahdanau; do rm -f weights/attention/toyworld_lyric_attention_$$k.safetensors; \
 		$(BIN)/lag train --preset toyworld --attention $$k --epochs 60 --batch-size 8 --release \
+		--image-dir output/toyworld_references \
 		--out weights/attention/toyworld_lyric_attention_$$k.safetensors --json || exit 1; done
 	rm -f weights/attention/*_curves.png
 

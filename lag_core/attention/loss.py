@@ -6,6 +6,10 @@ are all positives):
 
     loss = genre_weight * L(cond, genre prompts [+ genre reference images])
          + (1 - genre_weight) * L(cond, lyric text embeddings)
+         + (1 - cos(cond, normalize(genre_weight * genre target + (1 - genre_weight) * lyric)))
+
+The last term pulls the conditioning onto the genre-weighted target that the sampler will chase
+(InfoNCE alone only ranks, and stops pulling once the genre ranks first).
 
 Logits are cosine similarities times CLIP's own logit scale (its learned temperature).
 """
@@ -13,6 +17,7 @@ Logits are cosine similarities times CLIP's own logit scale (its learned tempera
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -46,5 +51,14 @@ def genre_weighted_loss(
         genre_loss = 0.5 * (genre_loss + symmetric_nce(cond, image_embeds, genre_pos, scale))
     lyric_pos = lyric_ids[:, None] == lyric_ids[None]  # [B, B]
     lyric_loss = symmetric_nce(cond, lyric_embeds, lyric_pos, scale)
-    total = genre_weight * genre_loss + (1 - genre_weight) * lyric_loss
-    return total, {"genre_loss": float(genre_loss.detach()), "lyric_loss": float(lyric_loss.detach())}
+    # InfoNCE only ranks: once the genre is ranked first it stops pulling, and the harder lyric
+    # term drags the conditioning away from every genre. The sampler, though, moves the picture
+    # towards the conditioning itself, so also pull it onto the genre-weighted target.
+    genre_target = genre_embeds[labels]  # [B, D]
+    if image_embeds is not None:
+        genre_target = F.normalize(genre_target + image_embeds[labels], dim=-1)
+    target = F.normalize(genre_weight * genre_target + (1 - genre_weight) * lyric_embeds, dim=-1)  # [B, D]
+    align = (1 - (cond * target).sum(-1)).mean()
+    total = genre_weight * genre_loss + (1 - genre_weight) * lyric_loss + align
+    return total, {"genre_loss": float(genre_loss.detach()), "lyric_loss": float(lyric_loss.detach()),
+                   "align_loss": float(align.detach())}

@@ -19,6 +19,11 @@ def add_parser(sub) -> None:
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
         t.set_defaults(func=run_train)
+    r = tsub.add_parser("references", help="render reference images per genre (DIR/<genre>/*.png) for `lag train --image-dir`")
+    r.add_argument("out", metavar="DIR")
+    r.add_argument("--per-genre", type=int, default=16)
+    r.add_argument("--seed", type=int, default=2_000_000)
+    r.set_defaults(func=run_references)
     e = tsub.add_parser("eval", help="zero-shot accuracy of a CLIP and PSNR of an autoencoder on fresh renders")
     e.add_argument("--clip", default=None)
     e.add_argument("--vqgan", default=None)
@@ -54,4 +59,12 @@ def run_eval(args) -> int:
 
         out["vqgan_psnr_db"] = eval_vqgan_psnr(load_vqgan(args.vqgan))
     sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+def run_references(args) -> int:
+    from ..toyworld.render import write_references
+
+    files = write_references(args.out, args.per_genre, args.seed)
+    sys.stdout.write(json.dumps({"out": args.out, "images": len(files)}) + "\n")
     return 0

@@ -161,3 +161,31 @@ def render(seed: int, genre_share: float = 0.5) -> tuple[np.ndarray, str, Scene]
 def render_genre(genre: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return draw(genre_scene(genre, rng), rng)
+
+
+def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
+    """`out/<genre>/<k>.png` for every genre style: reference images for attention training
+    (`lag train --image-dir`). Written into a temporary folder first, then renamed into place."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    out = Path(out)
+    if per_genre < 1:
+        raise ValueError(f"per_genre must be at least 1, found {per_genre}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".references-", dir=out.parent))
+    try:
+        for g, genre in enumerate(GENRES):
+            (tmp / genre).mkdir()
+            for k in range(per_genre):
+                Image.fromarray(render_genre(genre, seed + g * 100_000 + k)).save(tmp / genre / f"{k:03d}.png")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(out.glob("*/*.png"))

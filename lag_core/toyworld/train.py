@@ -11,6 +11,7 @@ Renders for training come from seeds >= 1_000_000; evaluation uses seeds below t
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -75,9 +76,11 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
 
     info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20)
     clip.model.eval().requires_grad_(False)
-    clip.model_id = "lag-toyworld-clip:v1"
+    # The id names these exact weights: attention trained with another toy CLIP is refused.
+    digest = hashlib.sha1(b"".join(v.half().numpy().tobytes() for v in clip.model.state_dict().values()))
+    clip.model_id = f"lag-toyworld-clip:{digest.hexdigest()[:12]}"
     save_clip(clip, out, dtype=torch.float16)
-    return info
+    return {**info, "model_id": clip.model_id}
 
 
 def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
