@@ -9,7 +9,7 @@ import torch
 
 from lag_core.attention.condition import condition_song, load_attention
 from lag_core.attention.features import text_features
-from lag_core.attention.loss import multi_positive_nce
+from lag_core.attention.loss import genre_weighted_loss, multi_positive_nce
 from lag_core.attention.model import AttentionConfig, LyricAttention
 from lag_core.attention.tokens import encode_lyric_tokens, pad_tokens, split_lyrics
 from lag_core.attention.train import TrainConfig, split_indices, train_attention
@@ -210,3 +210,19 @@ def test_reference_images_per_genre(tmp_path, clip, sample):
     (tmp_path / "refs" / "rap" / "a.png").unlink()
     with pytest.raises(InputError, match="has no images"):
         train_attention(sample, clip, TrainConfig(epochs=1, batch_size=8, image_dir=str(tmp_path / "refs")), None)
+
+
+def test_align_term_pulls_onto_the_genre_weighted_target():
+    """InfoNCE is satisfied by ranking alone; the align term is zero only on the target itself."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    genres = F.normalize(torch.randn(4, 16, generator=g), dim=-1)
+    lyrics = F.normalize(torch.randn(3, 16, generator=g), dim=-1)
+    labels, ids = torch.tensor([0, 1, 2]), torch.arange(3)
+    target = F.normalize(0.7 * genres[labels] + 0.3 * lyrics, dim=-1)
+    _, on_target = genre_weighted_loss(target, labels, genres, lyrics, ids, 100.0, 0.7)
+    assert on_target["align_loss"] < 1e-6
+    ranked = F.normalize(genres[labels] + 0.8 * lyrics, dim=-1)  # off target, yet may rank the genre first
+    _, off = genre_weighted_loss(ranked, labels, genres, lyrics, ids, 100.0, 0.7)
+    assert off["align_loss"] > 0.01

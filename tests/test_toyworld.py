@@ -132,3 +132,18 @@ def test_demo_image_has_the_entry_genre(tmp_path, lag_cli):
     ds = open_dataset(None)
     genre = ds.entries[ds.index_of(entry.split(":", 1)[1])].genre
     assert judge_genre(load_image(out).permute(1, 2, 0).numpy()) == genre
+
+
+def test_reference_renders_for_attention_training(tmp_path, lag_cli):
+    out = tmp_path / "refs"
+    (out / "stale").mkdir(parents=True)  # an earlier folder is replaced whole, never merged
+    proc = lag_cli("toyworld", "references", out, "--per-genre", "3", check=True)
+    assert '"images": 12' in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(GENRES)
+    from lag_core.imageio import load_image
+
+    for genre in GENRES:
+        files = sorted((out / genre).glob("*.png"))
+        assert len(files) == 3
+        assert all(judge_genre(load_image(f).permute(1, 2, 0).numpy()) == genre for f in files)
+    assert not list(tmp_path.glob(".references-*"))
