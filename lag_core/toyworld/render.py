@@ -172,9 +172,11 @@ def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
 
     from PIL import Image
 
+    from ..errors import InputError
+
     out = Path(out)
     if per_genre < 1:
-        raise ValueError(f"per_genre must be at least 1, found {per_genre}")
+        raise InputError(f"--per-genre must be at least 1, found {per_genre}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".references-", dir=out.parent))
     try:
