@@ -165,29 +165,19 @@ def render_genre(genre: str, seed: int) -> np.ndarray:
 
 def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
     """`out/<genre>/<k>.png` for every genre style: reference images for attention training
-    (`lag train --image-dir`). Written into a temporary folder first, then renamed into place."""
-    import shutil
-    import tempfile
+    (`lag train --image-dir`). Built in a temporary folder that replaces `out` whole on success."""
     from pathlib import Path
 
     from PIL import Image
 
+    from ..data.dataset import atomic_dir
     from ..errors import InputError
 
-    out = Path(out)
     if per_genre < 1:
         raise InputError(f"--per-genre must be at least 1, found {per_genre}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".references-", dir=out.parent))
-    try:
+    with atomic_dir(Path(out), force=True) as tmp:
         for g, genre in enumerate(GENRES):
             (tmp / genre).mkdir()
             for k in range(per_genre):
                 Image.fromarray(render_genre(genre, seed + g * 100_000 + k)).save(tmp / genre / f"{k:03d}.png")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sorted(out.glob("*/*.png"))
+    return sorted(Path(out).glob("*/*.png"))
