@@ -34,7 +34,7 @@ OPTIMIZERS = {
     "radam": torch.optim.RAdam,
     "nadam": torch.optim.NAdam,
 }
-INIT_MODES = ("random", "noise", "image")
+INIT_MODES = ("grey", "random", "noise", "image")
 
 Callback = Callable[[int, int, dict], None]
 
@@ -47,7 +47,7 @@ class SamplerConfig:
     lr: float = 0.1
     optimizer: str = "adam"
     seed: int = 0
-    init: str = "random"  # random codebook entries | pixel noise | an init image
+    init: str = "grey"  # flat mid grey | random codebook entries | pixel noise | an init image
     init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
     cutn: int = 32
     cut_pow: float = 1.0
@@ -149,8 +149,13 @@ def _initial_latent(vqgan, cfg: SamplerConfig, init_image, gen, device) -> torch
     if cfg.init == "noise":
         pixels = torch.rand((1, 3, cfg.height, cfg.width), generator=gen, device=device) * 2 - 1
         return vqgan.encode(pixels)
+    if cfg.init == "grey":
+        # A neutral start: no colour the prompt must first unlearn. Random codes decode to whatever
+        # the decoder makes of unseen code combinations (pale for the toy world's), and from there
+        # a prompt whose look is far away can stall.
+        return vqgan.encode(torch.zeros((1, 3, cfg.height, cfg.width), device=device))
     if init_image is None:
-        raise InputError("init 'image' needs an init image; pass --init-image FILE or choose init random/noise")
+        raise InputError("init 'image' needs an init image; pass --init-image FILE or choose init random/noise/grey")
     img = init_image.to(device).float()
     if img.ndim == 3:
         img = img[None]
@@ -190,9 +195,9 @@ def sample_vqgan_clip(
             init_image = init_image.clone()
         gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
         with torch.no_grad():
-            z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float()
+            z_min, z_max = (t.float() for t in vqgan.codebook_range())
+            z0 = torch.maximum(torch.minimum(_initial_latent(vqgan, cfg, init_image, gen, device).float(), z_max), z_min)
         z = z0.clone().requires_grad_(True)
-        z_min, z_max = (t.float() for t in vqgan.codebook_range())
         optimizer = OPTIMIZERS[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None
         losses: list[float] = []

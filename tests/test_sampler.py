@@ -47,7 +47,7 @@ def test_deterministic_mode_is_byte_identical(tiny_models):
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-@pytest.mark.parametrize("init", ["random", "noise", "image"])
+@pytest.mark.parametrize("init", ["grey", "random", "noise", "image"])
 def test_init_modes(tiny_models, init):
     vqgan, clip = tiny_models
     init_image = torch.rand(1, 3, 20, 24)

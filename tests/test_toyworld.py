@@ -58,7 +58,10 @@ def test_fsq_quantizer_and_file_round_trip(tmp_path):
     q(zz).sum().backward()
     assert zz.grad.abs().sum() > 0  # straight-through rounding
     lo, hi = model.codebook_range()
-    assert torch.all(q.codes(hi.expand(1, 4, 2, 2)) == q.codes(hi.expand(1, 4, 2, 2) * 3))  # saturated at the edge
+    assert torch.all(q.codes(hi.expand(1, 4, 2, 2)) == q.codes(hi.expand(1, 4, 2, 2) * 3))  # the edge is the outermost level
+    assert torch.all(q.codes(lo.expand(1, 4, 2, 2)) == q.codes(lo.expand(1, 4, 2, 2) * 3))
+    assert torch.all(1 - torch.tanh(hi) ** 2 > 0.05)  # ... but not where tanh has saturated
+    assert torch.all((z >= lo) & (z <= hi))  # codes are looked up inside the optimiser's range
     path = save_vqgan(model, tmp_path / "fsq.safetensors")
     again = load_vqgan(path)
     assert again.cfg == cfg
