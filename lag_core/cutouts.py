@@ -3,9 +3,9 @@
 VQGAN-CLIP (Crowson, 2021) scores many random crops of the image with CLIP. The usual code cuts
 each crop in a Python loop, pools it to CLIP's size, then runs a chain of augmentations. Here every
 geometric step (crop window, flip, rotation, scale and shift jitter) is one 2x3 affine matrix per
-cutout, all cutouts are sampled by a single `grid_sample` over a tall stacked grid, and colour
-jitter and noise are elementwise tensor ops. Supersampling then average pooling keeps large crops
-from aliasing.
+cutout, the cutouts are sampled by one `grid_sample` per mipmap level over a tall stacked grid,
+and colour jitter and noise are elementwise tensor ops. Sampling each crop from the mipmap level
+where it shrinks by less than 2x keeps large crops from aliasing at the cost of small ones.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device) -> torc
 
 def cutout_affines(
     batch: int, height: int, width: int, cutn: int, cut_size: int, cut_pow: float, aug: AugmentConfig, gen, device
-) -> torch.Tensor:
-    """Affine matrices `[batch * cutn, 2, 3]` from output coords in [-1, 1] to input coords."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Affine matrices `[batch * cutn, 2, 3]` from output coords in [-1, 1] to input coords, and
+    each crop's side in input pixels `[batch * cutn]`."""
     n = batch * cutn
     max_size = min(height, width)
     min_size = min(height, width, cut_size)
@@ -65,7 +66,7 @@ def cutout_affines(
         ],
         dim=1,
     )  # [n, 2, 3]
-    return theta
+    return theta, size
 
 
 def _base_grid(size: int, device, dtype) -> torch.Tensor:
@@ -84,23 +85,29 @@ def make_cutouts(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """`[B, C, H, W]` in 0..1 -> `[B * cutn, C, cut_size, cut_size]` augmented cutouts."""
-    # Antialiasing, cheaply: area-downsample the whole image once so that the largest crop is at
-    # most ~4x the output side, then supersample 2x and average-pool.
-    pool = max(1, min(image.shape[-2:]) // (4 * cut_size))
-    if pool > 1:
-        image = F.avg_pool2d(image, pool, ceil_mode=True)  # [B, C, H/p, W/p]
     b, c, h, w = image.shape
     device = image.device
-    theta = cutout_affines(b, h, w, cutn, cut_size, cut_pow, aug, generator, device).to(image.dtype)  # [B*n, 2, 3]
-    ss = 2 if min(h, w) >= 2 * cut_size else 1
-    side = cut_size * ss
-    base = _base_grid(side, device, image.dtype)  # [side*side, 3]
-    grid = torch.einsum("pk,njk->npj", base, theta)  # [B*n, side*side, 2]
-    grid = grid.reshape(b, cutn * side, side, 2)  # [B, n*side, side, 2]: cutouts stacked vertically
-    out = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)  # [B, C, n*side, side]
-    out = out.reshape(b, c, cutn, side, side).transpose(1, 2).reshape(b * cutn, c, side, side)  # [B*n, C, side, side]
-    if ss > 1:
-        out = F.avg_pool2d(out, ss)  # [B*n, C, cut, cut]
+    theta, size = cutout_affines(b, h, w, cutn, cut_size, cut_pow, aug, generator, device)  # [B*n, 2, 3], [B*n]
+    theta = theta.to(image.dtype)
+    # Antialiasing by mipmapping: a pyramid of 2x area-downsampled images, and each crop is
+    # sampled from the level at which it shrinks by less than 2x, where bilinear taps still
+    # cover every pixel. Affines act on normalised coordinates, so one matrix fits every level.
+    # The sampling work is cutn * cut_size^2 points whatever the crop sizes.
+    top = max(0, int(math.log2(max(1, min(h, w) // cut_size))))
+    pyramid = [image]
+    for _ in range(top):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))  # [B, C, H/2^k, W/2^k]
+    level = torch.log2(size / cut_size).floor().clamp(0, top).long().view(b, cutn)  # [B, n]
+    base = _base_grid(cut_size, device, image.dtype)  # [S*S, 3]
+    grid = torch.einsum("pk,njk->npj", base, theta).view(b, cutn, cut_size, cut_size, 2)  # [B, n, S, S, 2]
+    out = image.new_empty(b, cutn, c, cut_size, cut_size)
+    for i in range(b):
+        for k in level[i].unique().tolist():
+            idx = (level[i] == k).nonzero().squeeze(1)  # the crops of image i at level k
+            g = grid[i, idx].reshape(1, -1, cut_size, 2)  # [1, m*S, S, 2]: crops stacked vertically
+            part = F.grid_sample(pyramid[k][i : i + 1], g, mode="bilinear", padding_mode="border", align_corners=False)
+            out[i, idx] = part.view(c, len(idx), cut_size, cut_size).transpose(0, 1)  # [m, C, S, S]
+    out = out.view(b * cutn, c, cut_size, cut_size)
     if aug.enabled:
         out = _colour(out, aug, generator)
     return out
