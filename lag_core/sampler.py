@@ -34,7 +34,7 @@ OPTIMIZERS = {
     "radam": torch.optim.RAdam,
     "nadam": torch.optim.NAdam,
 }
-INIT_MODES = ("grey", "random", "noise", "image")
+INIT_MODES = ("random", "grey", "noise", "image")
 
 Callback = Callable[[int, int, dict], None]
 
@@ -47,7 +47,7 @@ class SamplerConfig:
     lr: float = 0.1
     optimizer: str = "adam"
     seed: int = 0
-    init: str = "grey"  # flat mid grey | random codebook entries | pixel noise | an init image
+    init: str = "random"  # random codebook entries | flat mid grey | pixel noise | an init image
     init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
     cutn: int = 32
     cut_pow: float = 1.0

@@ -61,7 +61,7 @@ class LAGVQGANCLIPSampler:
                 "optimizer": (OPTIMIZERS, {"tooltip": "Optimiser of the latent."}),
                 "cutn": ("INT", {"default": 32, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
                 "cut_pow": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0, "step": 0.1, "tooltip": "Cutout size power (higher = smaller cutouts)."}),
-                "init": (["grey", "random", "noise", "image"], {"tooltip": "Start from flat grey (neutral), random codes, pixel noise, or init_image."}),
+                "init": (["random", "grey", "noise", "image"], {"tooltip": "Start from random codes, flat grey, pixel noise, or init_image."}),
                 "frame_every": ("INT", {"default": 0, "min": 0, "max": 10000, "tooltip": "Keep a frame every N steps (0 = none)."}),
                 "preview_every": ("INT", {"default": 5, "min": 0, "max": 10000, "tooltip": "Send a preview every N steps (0 = none)."}),
             },

@@ -25,7 +25,7 @@ MHA = "toyworld_lyric_attention_mha.safetensors"
 
 def sampler(cond=None, prompts="", steps=30, frame_every=0, seed=1):
     inputs = {"vqgan": ["1", 0], "clip": ["2", 0], "prompts": prompts, "width": 64, "height": 64, "steps": steps,
-              "seed": seed, "lr": 0.15, "optimizer": "adam", "cutn": 16, "cut_pow": 1.0, "init": "grey",
+              "seed": seed, "lr": 0.15, "optimizer": "adam", "cutn": 16, "cut_pow": 1.0, "init": "random",
               "frame_every": frame_every, "preview_every": 5}
     if cond:
         inputs["conditioning"] = cond

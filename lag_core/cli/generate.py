@@ -23,9 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-genre", action="store_true", help="leave the genre out of the query (audio carries it)")
     p.add_argument("--audio", metavar="FILE", help="the song's audio file (WAV/FLAC/OGG/MP3), instead of the entry's MFCC")
     p.add_argument("--cond-weight", type=float, default=1.0, help="weight of the song conditioning among the targets")
-    p.add_argument("--init-image", metavar="FILE", help="start from this image instead of flat grey")
-    p.add_argument("--init", choices=["grey", "random", "noise", "image"],
-                   help="initialisation (default: image if --init-image, else grey: a neutral start)")
+    p.add_argument("--init-image", metavar="FILE", help="start from this image instead of random codes")
+    p.add_argument("--init", choices=["random", "grey", "noise", "image"], help="initialisation (default: image if --init-image, else random)")
     p.add_argument("--init-weight", type=float, default=0.0, help="pull towards the initial latent (MSE weight)")
     p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=[64, 64], help="output size in pixels (toyworld: 64 64)")
     p.add_argument("--steps", type=int, default=50)
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("with --vqgan/--clip, a song needs --attention FILE trained for that CLIP (`lag train --clip ...`)")
     if args.save_every and not args.frames_dir:
         raise InputError("--save-every needs --frames-dir DIR to write the frames to")
-    init = args.init or ("image" if args.init_image else "grey")
+    init = args.init or ("image" if args.init_image else "random")
     cfg = SamplerConfig(
         width=args.size[0], height=args.size[1], steps=args.steps, lr=args.lr, optimizer=args.optimizer,
         seed=args.seed, init=init, init_weight=args.init_weight, cutn=args.cutn, cut_pow=args.cut_pow,

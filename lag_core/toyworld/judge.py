@@ -3,7 +3,7 @@ dominant colour, from colour statistics derived from the renderer's own definiti
 
 The image is box-blurred first (so the verdict does not hinge on grain, which an autoencoder
 smooths away), then described by a few numbers: brightness, mean colour, saturation, and the
-shares of gold, red, pink, blue/purple and bright pixels. The genre is the nearest of four centroids
+shares of gold, red, blue/purple and bright pixels. The genre is the nearest of four centroids
 measured on renders of each genre style (fixed seeds, computed once).
 """
 
@@ -39,12 +39,11 @@ def features(img) -> np.ndarray:
     mx, mn = x.max(-1), x.min(-1)
     sat = (mx - mn) / np.maximum(mx, 1e-3)
     gold = (r > 0.55) & (g > 0.42) & (b < 0.4) & (r - b > 0.3)
-    red = (r > 0.2) & (r > 2.5 * g) & (r > 2.5 * b)
-    pink = (r > 0.75) & (b > 0.45) & (g < 0.6) & (r - g > 0.3)
+    red = (r > 0.35) & (r > 2.0 * g) & (r > 2.0 * b)
     blue_purple = (b > 0.25) & (b > g + 0.08) & (b > 0.7 * r)
     bright = lum > 0.7
     return np.array([lum.mean(), r.mean(), g.mean(), b.mean(), sat.mean(), gold.mean(), red.mean(),
-                     pink.mean(), blue_purple.mean(), bright.mean()], dtype=np.float64)
+                     blue_purple.mean(), bright.mean()], dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1)

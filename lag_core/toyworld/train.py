@@ -131,8 +131,6 @@ def eval_clip_zero_shot(clip, n: int = 400, seed: int = 0) -> dict:
         e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
         hits["genre"].append(GENRES[int((e @ genre_prompts.T).argmax())] == g)
         scene = random_scene(rng)
-        while scene.bg_name == "grey":  # neither dark nor bright
-            scene = random_scene(rng)
         scene.shapes = scene.shapes[:1]
         img = draw(scene, rng)
         e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))

@@ -77,15 +77,10 @@ class FSQ(nn.Module):
         levels = torch.tensor(self.levels, device=codes.device).view(1, -1, 1, 1)
         digits = (codes[:, None] // self.basis) % levels  # [B, D, h, w]
         value = digits.float() - self.half_width
-        lo, hi = self.latent_range()
-        return torch.atanh(value / self.bound_scale).clamp(lo, hi)
+        return torch.atanh(value / self.bound_scale)
 
     def latent_range(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pre-bound range an optimiser should keep latents in: up to the middle of the
-        outermost level (bounded value h - 1/4), not its centre. At the centre tanh saturates
-        (bounded = h at z = atanh(1/1.001) = 3.8, where the gradient is 0.002 of its value at 0),
-        and a latent parked there needs many steps just to reach the next level."""
-        edge = torch.atanh((self.half_width - 0.25) / self.bound_scale)  # [1, D, 1, 1]
+        edge = torch.atanh(self.half_width / self.bound_scale)  # where the outermost level is reached
         return -edge, edge
 
 
