@@ -5,7 +5,7 @@ each crop in a Python loop, pools it to CLIP's size, then runs a chain of augmen
 geometric step (crop window, flip, rotation, scale and shift jitter) is one 2x3 affine matrix per
 cutout, the cutouts are sampled by one `grid_sample` per mipmap level over a tall stacked grid,
 and colour jitter and noise are elementwise tensor ops. Sampling each crop from the mipmap level
-where it shrinks by less than 2x keeps large crops from aliasing at the cost of small ones.
+where it shrinks by less than 2x keeps large crops from aliasing with no supersampling.
 """
 
 from __future__ import annotations
