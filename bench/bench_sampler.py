@@ -93,7 +93,8 @@ def main():
     device = resolve_device(args.device)
     vqgan, clip = load_preset("tiny", device=device)
     targets = text_targets(clip, ["a red sun over a dark sea", "blurry:-0.5"])
-    cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1, init="random")  # the reference loop starts from random codes
+    cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1,
+                       init="random")  # as the reference loop
     # warm-up both
     sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
     reference_loop(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))

@@ -196,7 +196,7 @@ def sample_vqgan_clip(
         gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
         with torch.no_grad():
             z_min, z_max = (t.float() for t in vqgan.codebook_range())
-            z0 = torch.maximum(torch.minimum(_initial_latent(vqgan, cfg, init_image, gen, device).float(), z_max), z_min)
+            z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
         z = z0.clone().requires_grad_(True)
         optimizer = OPTIMIZERS[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None
@@ -215,7 +215,7 @@ def sample_vqgan_clip(
             loss.backward()
             optimizer.step()
             with torch.no_grad():
-                z.copy_(torch.maximum(torch.minimum(z, z_max), z_min))
+                z.clamp_(z_min, z_max)
                 if z_ema is not None:
                     z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
             losses.append(float(loss.detach()))

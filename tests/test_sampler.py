@@ -125,3 +125,14 @@ def test_runs_under_inference_mode():
         targets = text_targets(clip, ["x"])
         result = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3))
     assert len(result.losses) == 3
+
+
+def test_grey_start_is_the_encoded_mid_grey_picture(tiny_models):
+    from lag_core.sampler import _initial_latent
+
+    vqgan, _ = tiny_models
+    cfg = _cfg(init="grey")
+    a = _initial_latent(vqgan, cfg, None, torch.Generator().manual_seed(0), "cpu")
+    b = _initial_latent(vqgan, cfg, None, torch.Generator().manual_seed(1), "cpu")
+    torch.testing.assert_close(a, b)  # no seed in it: a neutral start
+    torch.testing.assert_close(a, vqgan.encode(torch.full((1, 3, cfg.height, cfg.width), 0.5) * 2 - 1))
