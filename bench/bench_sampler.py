@@ -50,16 +50,18 @@ def make_reference_augment(aug: AugmentConfig):
 
     def augment(x, gen):
         x = augs(x)
-        facs = torch.rand(x.shape[0], 1, 1, 1, generator=gen) * aug.noise
-        return x + facs * torch.randn(x.shape, generator=gen)
+        facs = torch.rand(x.shape[0], 1, 1, 1, generator=gen, device=gen.device) * aug.noise
+        return x + facs * torch.randn(x.shape, generator=gen, device=gen.device)
 
     return augment
 
 
 def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
-    gen = torch.Generator().manual_seed(cfg.seed)
+    device = next(vqgan.parameters()).device
+    gen = torch.Generator().manual_seed(cfg.seed)  # crop sizes and offsets: Python scalars, as the scripts
+    dev_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     f = vqgan.downsample_factor
-    codes = torch.randint(vqgan.cfg.n_embed, (1, cfg.height // f, cfg.width // f), generator=gen)
+    codes = torch.randint(vqgan.cfg.n_embed, (1, cfg.height // f, cfg.width // f), generator=dev_gen, device=device)
     z = vqgan.quantize.lookup(codes).clone().requires_grad_(True)
     z_min, z_max = vqgan.codebook_range()
     opt = torch.optim.Adam([z], lr=cfg.lr)
@@ -69,7 +71,7 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
     for _ in range(cfg.steps):
         opt.zero_grad()
         out = _ClampWithGrad.apply(vqgan.decode(vqgan.quantize(z)).add(1).div(2), 0.0, 1.0)
-        cut = augment(reference_cutouts(out, clip.image_size, cfg.cutn, cfg.cut_pow, gen), gen)
+        cut = augment(reference_cutouts(out, clip.image_size, cfg.cutn, cfg.cut_pow, gen), dev_gen)
         embeds = clip.encode_image(cut)
         loss = sum(
             w * spherical_distance(embeds, t[None]).mean() for t, w in zip(targets.embeds, targets.weights.tolist())
@@ -89,14 +91,17 @@ def main():
     ap.add_argument("--cutn", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                    help="our sampler's precision; the reference loop always runs in fp32 as the scripts do")
     args = ap.parse_args()
     device = resolve_device(args.device)
     vqgan, clip = load_preset("tiny", device=device)
     targets = text_targets(clip, ["a red sun over a dark sea", "blurry:-0.5"])
     cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1,
-                       init="random")  # as the reference loop
+                       init="random", precision=args.precision)  # as the reference loop
     # warm-up both
-    sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
+    sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn,
+                                                          precision=args.precision))
     reference_loop(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
     ours_t, ref_t = [], []
     for _ in range(args.repeats):
@@ -107,7 +112,8 @@ def main():
         ref = reference_loop(vqgan, clip, targets, cfg)
         ref_t.append(time.perf_counter() - t)
     ours_its, ref_its = args.steps / min(ours_t), args.steps / min(ref_t)
-    print(f"device={device} size={args.size} cutn={args.cutn} steps={args.steps} threads={torch.get_num_threads()}")
+    print(f"device={device} size={args.size} cutn={args.cutn} steps={args.steps} threads={torch.get_num_threads()} "
+          f"precision={args.precision}")
     print(f"reference loop : {ref_its:7.2f} it/s   loss {ref[0]:.4f} -> {ref[-1]:.4f}")
     print(f"lag sampler    : {ours_its:7.2f} it/s   loss {ours[0]:.4f} -> {ours[-1]:.4f}")
     print(f"speed-up       : {ours_its / ref_its:7.2f}x")

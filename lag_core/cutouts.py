@@ -105,12 +105,23 @@ def make_cutouts(
         for k in level[i].unique().tolist():
             idx = (level[i] == k).nonzero().squeeze(1)  # the crops of image i at level k
             g = grid[i, idx].reshape(1, -1, cut_size, 2)  # [1, m*S, S, 2]: crops stacked vertically
-            part = F.grid_sample(pyramid[k][i : i + 1], g, mode="bilinear", padding_mode="border", align_corners=False)
+            part = _grid_sample(pyramid[k][i : i + 1], g)
             out[i, idx] = part.view(c, len(idx), cut_size, cut_size).transpose(0, 1)  # [m, C, S, S]
     out = out.view(b * cutn, c, cut_size, cut_size)
     if aug.enabled:
         out = _colour(out, aug, generator)
     return out
+
+
+def _grid_sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear `grid_sample`. Its CUDA backward accumulates with atomics (no deterministic
+    version), so under `torch.use_deterministic_algorithms` a CUDA image is sampled on the CPU."""
+    if image.is_cuda and torch.are_deterministic_algorithms_enabled():
+        with torch.autocast("cpu", enabled=False):
+            out = F.grid_sample(image.float().cpu(), grid.float().cpu(), mode="bilinear", padding_mode="border",
+                                align_corners=False)
+        return out.to(image.device)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _colour(x: torch.Tensor, aug: AugmentConfig, gen) -> torch.Tensor:

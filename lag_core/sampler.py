@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,11 +114,15 @@ def to_image_layout(img: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _grad_enabled_and_determinism(deterministic: bool):
+def _grad_enabled_and_determinism(deterministic: bool, device: torch.device):
     """Leave ComfyUI's inference mode and, when asked, force deterministic kernels."""
     previous = torch.are_deterministic_algorithms_enabled()
     with torch.inference_mode(False), torch.enable_grad():
         if deterministic:
+            if device.type == "cuda":
+                # cuBLAS is deterministic only with a fixed workspace; torch checks this variable on
+                # every matmul under deterministic mode and refuses to run without it.
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
         try:
             yield
@@ -186,7 +191,7 @@ def sample_vqgan_clip(
             "build the targets (prompts, conditioning) with the same CLIP model"
         )
     start = time.perf_counter()
-    with _grad_enabled_and_determinism(cfg.deterministic):
+    with _grad_enabled_and_determinism(cfg.deterministic, device):
         release_inference_tensors(vqgan)
         release_inference_tensors(clip.model)
         # Inputs may be inference tensors too (made inside a ComfyUI node): clone them here.
@@ -219,11 +224,12 @@ def sample_vqgan_clip(
                 if z_ema is not None:
                     z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
             losses.append(float(loss.detach()))
-            info = {"loss": losses[-1], "image": to_image_layout(image)}
             if cfg.save_every and step % cfg.save_every == 0:
-                info["frame"] = _render(vqgan, z_ema if z_ema is not None else z)
-                frames.append(info["frame"])
+                frames.append(_render(vqgan, z_ema if z_ema is not None else z))
             if callback is not None:
+                info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
+                if cfg.save_every and step % cfg.save_every == 0:
+                    info["frame"] = frames[-1]
                 callback(step, cfg.steps, info)
         final = _render(vqgan, z_ema if z_ema is not None else z)
     return SampleResult(
