@@ -100,19 +100,18 @@ def test_shipped_autoencoder_psnr():
 
 @shipped
 def test_metal_and_pop_prompts_are_told_apart():
-    """The genre prompts, 50 steps, seeds 0-2, judged by pixels. Measured: seeds 1 and 2 separate
-    metal from pop, seed 0 draws metal bright (judged pop). The target is all three seeds; until the
-    toy world's genre looks and its CLIP agree on what makes metal metal, two of three must hold."""
+    """The genre prompts, 50 steps, seeds 0-2, from pixel noise, judged by pixels: every seed
+    separates them. (From random codes, measured: seed 1 draws metal pale, judged pop.)"""
     vqgan, clip = load_preset("toyworld")
     targets = {genre: text_targets(clip, [f"{genre} music album art"]) for genre in ("metal", "pop")}
     separated = []
     for seed in (0, 1, 2):
         judged = {}
         for genre, target in targets.items():
-            cfg = SamplerConfig(width=64, height=64, steps=50, seed=seed, cutn=16, lr=0.15)
+            cfg = SamplerConfig(width=64, height=64, steps=50, seed=seed, cutn=16, lr=0.15, init="noise")
             judged[genre] = judge_genre(sample_vqgan_clip(vqgan, clip, target, cfg).image[0].numpy())
         separated.append(judged == {"metal": "metal", "pop": "pop"})
-    assert sum(separated) >= 2, separated
+    assert all(separated), separated
 
 
 @shipped
@@ -147,3 +146,74 @@ def test_reference_renders_for_attention_training(tmp_path, lag_cli):
         assert len(files) == 3
         assert all(judge_genre(load_image(f).permute(1, 2, 0).numpy()) == genre for f in files)
     assert [p.name for p in tmp_path.iterdir()] == ["refs"]  # no temporary folder left beside it
+
+
+def test_sampler_views_replace_the_asked_share():
+    from lag_core.toyworld.data import batch
+    from lag_core.toyworld.train import sampler_views
+
+    images, _ = batch(range(16))
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(sampler_views(images, 0.0, gen), images)
+    views = sampler_views(images, 1.0, gen)
+    assert views.shape == images.shape and 0 <= views.min() and views.max() <= 1
+    changed = [(v - x).abs().mean() > 0.01 for v, x in zip(views, images)]
+    assert all(changed)
+    assert torch.equal(images, batch(range(16))[0])  # the input is not modified
+
+
+def test_train_toy_clip_writes_a_loadable_model(tmp_path):
+    from lag_core.clip_models import load_clip
+    from lag_core.toyworld.train import train_toy_clip
+
+    out = tmp_path / "clip.safetensors"
+    info = train_toy_clip(out, batch_size=8, max_steps=2, views=0.5)
+    assert info["steps"] == 2 and np.isfinite(info["loss_last"])
+    clip = load_clip(str(out))
+    assert clip.model_id == info["model_id"] and clip.model_id.startswith("lag-toyworld-clip:")
+
+
+def test_train_toy_vqgan_fine_tunes_from_init(tmp_path):
+    from lag_core.errors import WeightsError
+    from lag_core.presets import tiny_vqgan
+    from lag_core.toyworld.train import train_toy_vqgan
+
+    first = tmp_path / "a.safetensors"
+    train_toy_vqgan(first, max_steps=2)
+    tuned = tmp_path / "b.safetensors"
+    train_toy_vqgan(tuned, max_steps=1, lr=1e-12, init=first)  # a step this small leaves the weights as loaded
+    a, b = load_vqgan(first).state_dict(), load_vqgan(tuned).state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+    scratch = load_vqgan(first).state_dict()
+    train_toy_vqgan(tuned, max_steps=1, lr=1e-12, seed=5)  # from scratch: other weights
+    assert not all(torch.allclose(scratch[k], v, atol=1e-3) for k, v in load_vqgan(tuned).state_dict().items())
+    save_vqgan(tiny_vqgan(), tmp_path / "tiny.safetensors")
+    with pytest.raises(WeightsError, match="not a toy-world autoencoder"):
+        train_toy_vqgan(tmp_path / "c.safetensors", max_steps=1, init=tmp_path / "tiny.safetensors")
+    assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_train_clip_refuses_a_views_share_outside_0_1(tmp_path, lag_cli):
+    proc = lag_cli("toyworld", "train-clip", "--out", tmp_path / "c.safetensors", "--views", 2, "--steps", 1)
+    assert proc.returncode != 0
+    assert "--views" in proc.stderr and "found 2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@shipped
+def test_fidelity_command_writes_table_grid_and_rows(tmp_path, lag_cli):
+    import json
+
+    proc = lag_cli("eval", "fidelity", "--limit", 2, "--steps", 2, "--conditions", "bd", "--init", "noise",
+                   "--out", tmp_path, "--json", check=True)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 4 and summary["init"] == "noise" and summary["seeds"] == [0]
+    assert "(a)" not in proc.stdout  # JSON only
+    assert set(summary["accuracy"]) == {"a", "b", "c", "d"}
+    assert summary["accuracy"]["a"] is None and summary["per_genre"]["c"]["rap"] is None  # not run
+    rows = json.loads((tmp_path / "fidelity.json").read_text())["rows"]
+    assert sorted((r["entry"], r["condition"]) for r in rows) == [(0, "b"), (0, "d"), (1, "b"), (1, "d")]
+    assert all(r["judged"] in GENRES and r["hit"] == (r["judged"] == r["genre"]) for r in rows)
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "fidelity_grid.png")
+    assert grid.width > 2 * 64 and grid.height > 2 * 64

@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     f.add_argument("--steps", type=int, default=50)
     f.add_argument("--seeds", type=int, nargs="+", default=[0])
     f.add_argument("--conditions", default="abcd")
+    f.add_argument("--init", default="random", choices=["random", "grey", "noise"], help="the sampler's start")
     f.add_argument("--limit", type=int, default=0, help="only the first N entries (0 = all)")
     f.add_argument("--out", required=True, metavar="DIR")
     f.add_argument("--json", action="store_true")
@@ -38,7 +39,7 @@ def run_fidelity_cmd(args) -> int:
     bar = TqdmCallback("fidelity")
     try:
         result = run_fidelity(vqgan, clip, loaded, ds, steps=args.steps, seeds=tuple(args.seeds),
-                              conditions=args.conditions, callback=bar)
+                              conditions=args.conditions, init=args.init, callback=bar)
     finally:
         bar.close()
     out = Path(args.out)

@@ -18,6 +18,13 @@ def add_parser(sub) -> None:
         t.add_argument("--steps", type=int, default=None, help="stop after N steps instead of the time budget")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+        t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+        if name == "train-clip":
+            t.add_argument("--views", type=float, default=0.5,
+                           help="share of each batch shown as the sampler's augmented cutouts (0..1)")
+        if name == "train-vqgan":
+            t.add_argument("--init", default=None, metavar="FILE.safetensors",
+                           help="fine-tune these toy-world autoencoder weights instead of starting from scratch")
         t.set_defaults(func=run_train)
     r = tsub.add_parser("references", help="render reference images per genre (DIR/<genre>/*.png) for `lag train --image-dir`")
     r.add_argument("out", metavar="DIR")
@@ -31,15 +38,23 @@ def add_parser(sub) -> None:
 
 
 def run_train(args) -> int:
+    from ..errors import InputError
     from ..toyworld.train import train_toy_clip, train_toy_vqgan
     from .progress import TqdmCallback
 
+    if args.toy_command == "train-clip" and not 0 <= args.views <= 1:
+        raise InputError(f"--views is the share of each batch shown as cutouts, in 0..1; found {args.views}")
     if args.threads:
         torch.set_num_threads(args.threads)
     bar = TqdmCallback(args.toy_command)
     fn = train_toy_clip if args.toy_command == "train-clip" else train_toy_vqgan
     try:
-        info = fn(args.out, minutes=args.minutes, seed=args.seed, max_steps=args.steps, callback=bar)
+        extra = {"lr": args.lr} if args.lr is not None else {}
+        if getattr(args, "init", None):
+            extra["init"] = args.init
+        if args.toy_command == "train-clip":
+            extra["views"] = args.views
+        info = fn(args.out, minutes=args.minutes, seed=args.seed, max_steps=args.steps, callback=bar, **extra)
     finally:
         bar.close()
     sys.stdout.write(json.dumps({"out": args.out, **info}) + "\n")

@@ -35,6 +35,7 @@ class FidelityResult:
     images: dict = field(default_factory=dict)  # (entry index, condition) -> [H, W, 3]
     seconds: float = 0.0
     seeds: list[int] = field(default_factory=list)
+    init: str = "random"
 
     def accuracy(self, condition: str, genre: str | None = None) -> float:
         hits = [r["hit"] for r in self.rows if r["condition"] == condition and (genre is None or r["genre"] == genre)]
@@ -44,22 +45,28 @@ class FidelityResult:
         head = f"{'condition':32s} {'all':>6s} " + " ".join(f"{g:>6s}" for g in GENRES)
         lines = [head, "-" * len(head)]
         for c, label in CONDITIONS.items():
+            if not any(r["condition"] == c for r in self.rows):
+                continue  # not run (--conditions)
             cells = " ".join(f"{self.accuracy(c, g):6.0%}" for g in GENRES)
             lines.append(f"({c}) {label:28s} {self.accuracy(c):6.0%} {cells}")
-        lines.append(f"chance 25%; {len({r['entry'] for r in self.rows})} entries, seeds {self.seeds}, {self.seconds:.0f} s")
+        lines.append(f"chance 25%; {len({r['entry'] for r in self.rows})} entries, seeds {self.seeds}, "
+                     f"{self.init} start, {self.seconds:.0f} s")
         return "\n".join(lines)
 
     def summary(self) -> dict:
-        return {"accuracy": {c: self.accuracy(c) for c in CONDITIONS},
-                "per_genre": {c: {g: self.accuracy(c, g) for g in GENRES} for c in CONDITIONS},
-                "seeds": self.seeds, "seconds": round(self.seconds, 1), "n": len(self.rows)}
+        def num(x: float):
+            return None if np.isnan(x) else x  # a condition that was not run: null, not NaN (strict JSON)
+
+        return {"accuracy": {c: num(self.accuracy(c)) for c in CONDITIONS},
+                "per_genre": {c: {g: num(self.accuracy(c, g)) for g in GENRES} for c in CONDITIONS},
+                "seeds": self.seeds, "init": self.init, "seconds": round(self.seconds, 1), "n": len(self.rows)}
 
 
 def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 50, seeds=(0,), size: int = 64, conditions="abcd",
-                 callback=None) -> FidelityResult:
+                 init: str = "random", callback=None) -> FidelityResult:
     from ..attention.condition import condition_song
 
-    result = FidelityResult(seeds=list(seeds))
+    result = FidelityResult(seeds=list(seeds), init=init)
     start = time.perf_counter()
     total = len(dataset) * len(seeds) * len(conditions)
     done = 0
@@ -75,7 +82,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 50, seeds=(0,), size
                     song = condition_song(loaded, clip, entry.lyrics, entry.genre if c == "c" else None,
                                           mfcc if loaded.audio_encoder is not None else None)
                     targets = Targets.from_embeddings(song.embeds)
-                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=16, lr=0.15)
+                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=16, lr=0.15, init=init)
                 image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
                 judged = judge_genre(image[0].numpy())
                 result.rows.append({"entry": i, "file_name": entry.file_name, "genre": entry.genre, "condition": c,

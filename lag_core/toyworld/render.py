@@ -5,7 +5,7 @@ to three shapes (circle, square, triangle, lightning zigzag, wave) in ten colour
 styles are fixed looks that a simple pixel judge can tell apart:
 
 * metal: dark grey or dark red background, red or black lightning, heavy grain.
-* pop: bright pastel background, pink or yellow circles, clean.
+* pop: hot pink background (a colour no plain scene has), yellow, white or cyan circles, clean.
 * rnb: purple-to-blue mid-dark vertical gradient, purple or blue waves, smooth.
 * rap: near-black background, gold blocks, clean (dark, unlike pop; gold, unlike metal).
 """
@@ -120,9 +120,9 @@ def genre_scene(genre: str, rng) -> Scene:
         scene = Scene(False, top, tuple(np.array(top) * 0.8), float(rng.uniform(28, 40)), genre=genre, bg_name="dark")
         scene.shapes = [_random_shape(rng, ("lightning",), ("red", "black")) for _ in range(n)]
     elif genre == "pop":
-        pastel = [(255, 215, 235), (215, 235, 255), (255, 248, 205), (225, 255, 225)][rng.integers(4)]
-        scene = Scene(True, pastel, pastel, 0.0, genre=genre, bg_name="bright")
-        scene.shapes = [_random_shape(rng, ("circle",), ("pink", "yellow")) for _ in range(n)]
+        pink = (255, rng.uniform(80, 120), rng.uniform(165, 200))
+        scene = Scene(True, pink, pink, 0.0, genre=genre, bg_name="bright")
+        scene.shapes = [_random_shape(rng, ("circle",), ("yellow", "white", "cyan")) for _ in range(n)]
     elif genre == "rnb":
         top = (rng.uniform(70, 100), rng.uniform(30, 50), rng.uniform(120, 150))
         bottom = (rng.uniform(20, 40), rng.uniform(30, 50), rng.uniform(90, 120))

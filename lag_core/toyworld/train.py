@@ -2,7 +2,9 @@
 
 * CLIP (open_clip, `lag-toyworld-arch-clip.json`: ViT 64 px / patch 8 / width 192 / 4 layers,
   text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which identical
-  captions inside a batch are all positives (multi-positive), learned temperature.
+  captions inside a batch are all positives (multi-positive), learned temperature. Half of each
+  batch is shown as the sampler's augmented cutouts (`sampler_views`), so that what VQGAN-CLIP
+  shows it (rotated, jittered, noised views) means what the clean render means.
 * Autoencoder: our VQGAN class with FSQ (7, 5, 5, 5), 64x64 -> 8x8 codes, L1 + MSE loss.
 
 Both write fp16 safetensors that carry their config, loaded by the same loaders as real weights.
@@ -57,17 +59,35 @@ def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: in
             "seconds": time.perf_counter() - start}
 
 
+def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """Replace a `share` of `images` `[B, 3, H, W]` by one augmented cutout each, made exactly as
+    the sampler makes them (random crop, flip, rotation, jitter, noise): the CLIP then learns that
+    a crop of a metal scene is still metal, and its gradients stay meaningful on what the sampler
+    shows it."""
+    from ..cutouts import make_cutouts
+
+    pick = (torch.rand(images.shape[0], generator=gen) < share).nonzero().squeeze(1)
+    if len(pick) == 0:
+        return images
+    views = make_cutouts(images[pick], images.shape[-1], cutn=1, generator=gen).clamp(0, 1)
+    out = images.clone()
+    out[pick] = views
+    return out
+
+
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                   max_steps: int | None = None, callback=None) -> dict:
+                   max_steps: int | None = None, callback=None, views: float = 0.5) -> dict:
     from ..clip_models import load_clip, save_clip
 
     torch.manual_seed(seed)
     clip = load_clip("toyworld-arch", seed=seed)
     model = clip.model.train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
+    gen = torch.Generator().manual_seed(seed)
 
     def loss_fn(seeds):
         images, captions = batch(seeds)
+        images = sampler_views(images, views, gen)
         img = F.normalize(clip.encode_image(images), dim=-1)  # [B, D]
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
         same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B]: identical captions are positives
@@ -84,12 +104,21 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
 
 
 def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
-                    max_steps: int | None = None, callback=None) -> dict:
-    from ..vqgan import VQGAN, save_vqgan
+                    max_steps: int | None = None, callback=None, init=None) -> dict:
+    """Train the autoencoder from scratch, or fine-tune the one in `init` (a file `load_vqgan` reads,
+    of the toy world's config) when the renders change."""
+    from ..errors import WeightsError
+    from ..vqgan import VQGAN, load_vqgan, save_vqgan
     from ..vqgan.config import TOYWORLD
 
     torch.manual_seed(seed)
     model = VQGAN(TOYWORLD).train()
+    if init is not None:
+        start = load_vqgan(init)
+        if start.cfg != TOYWORLD:
+            raise WeightsError(f"--init {init} is not a toy-world autoencoder (its config differs); "
+                               "give weights made by `lag toyworld train-vqgan`, or leave --init out")
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
 
     def loss_fn(seeds):
