@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p output
-	$(BIN)/lag generate --entry sample:sample_rap_1 \
+	$(BIN)/lag generate --entry sample:sample_rap_0 \
 		--size 64 64 --steps 50 --seed 0 --out output/demo.png --json
 
 COMFY := .comfyui/.ready
