@@ -120,7 +120,7 @@ def _grid_sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cpu", enabled=False):
             out = F.grid_sample(image.float().cpu(), grid.float().cpu(), mode="bilinear", padding_mode="border",
                                 align_corners=False)
-        return out.to(image.device)
+        return out.to(image.device, image.dtype)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
