@@ -224,11 +224,12 @@ def sample_vqgan_clip(
                 if z_ema is not None:
                     z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
             losses.append(float(loss.detach()))
-            if cfg.save_every and step % cfg.save_every == 0:
+            keep_frame = cfg.save_every and step % cfg.save_every == 0
+            if keep_frame:
                 frames.append(_render(vqgan, z_ema if z_ema is not None else z))
             if callback is not None:
                 info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
-                if cfg.save_every and step % cfg.save_every == 0:
+                if keep_frame:
                     info["frame"] = frames[-1]
                 callback(step, cfg.steps, info)
         final = _render(vqgan, z_ema if z_ema is not None else z)
