@@ -4,7 +4,9 @@ Both run on identical tiny models and settings (32 cutouts). The reference follo
 structure of the popular `generate.py` / notebook loop: a Python loop over cutouts with
 per-cutout adaptive pooling, batched augmentations (flip, affine, colour jitter,
 noise with kornia, as those scripts do), CLIP encode, spherical distance loss, Adam step, clamp.
-Prints it/s of both and their ratio, plus first/last loss so the behaviour can be compared.
+Prints it/s of both and their ratio, plus first/last loss so the behaviour can be compared, then
+a breakdown of one step: the work both loops share (decoder and CLIP, forward and backward) and
+the cutouts each makes, with the ceiling that shared work puts on any loop's speed-up.
 
     .venv/bin/python bench/bench_sampler.py [--size 128] [--steps 30] [--device cpu]
 """
@@ -12,12 +14,13 @@ Prints it/s of both and their ratio, plus first/last loss so the behaviour can b
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
-from lag_core.cutouts import AugmentConfig
+from lag_core.cutouts import AugmentConfig, make_cutouts
 from lag_core.device import resolve_device
 from lag_core.presets import load_preset
 from lag_core.prompts import spherical_distance, text_targets
@@ -81,7 +84,47 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
         with torch.no_grad():
             z.copy_(z.maximum(z_min).minimum(z_max))
         losses.append(float(loss.detach()))
-    return losses
+    with torch.no_grad():  # the final image, as the scripts save it (our sampler returns it too)
+        final = vqgan.decode(vqgan.quantize(z)).add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).cpu()
+    return losses, final
+
+
+def step_breakdown(vqgan, clip, size: int, cutn: int, reps: int) -> dict[str, float]:
+    """Median milliseconds of each part of one step, forward and backward, on the same models."""
+    device = next(vqgan.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(0)
+    f = vqgan.downsample_factor
+    z = vqgan.quantize.lookup(torch.randint(vqgan.cfg.n_embed, (1, size // f, size // f), generator=gen, device=device))
+    image = torch.rand(1, 3, size, size, generator=gen, device=device)
+    cuts = torch.rand(cutn, 3, clip.image_size, clip.image_size, generator=gen, device=device)
+    aug = AugmentConfig()
+    ref_augment = make_reference_augment(aug)
+    cpu_gen = torch.Generator().manual_seed(0)
+
+    def decoder():
+        zz = z.clone().requires_grad_(True)
+        _ClampWithGrad.apply(vqgan.decode(vqgan.quantize(zz)).add(1).div(2), 0.0, 1.0).mean().backward()
+
+    def clip_part():
+        clip.encode_image(cuts.clone().requires_grad_(True)).sum().backward()
+
+    def ours_cutouts():
+        img = image.clone().requires_grad_(True)
+        make_cutouts(img, clip.image_size, cutn, 1.0, aug, gen).mean().backward()
+
+    def reference_cutouts_part():
+        img = image.clone().requires_grad_(True)
+        ref_augment(reference_cutouts(img, clip.image_size, cutn, 1.0, cpu_gen), gen).mean().backward()
+
+    parts = {"decoder": decoder, "clip": clip_part, "ours_cutouts": ours_cutouts,
+             "reference_cutouts": reference_cutouts_part}
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(reps + 1):  # round-robin, so a slow spell hits every part alike; the first round warms up
+        for name, fn in parts.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(t[1:]) * 1e3 for name, t in times.items()}
 
 
 def main():
@@ -89,7 +132,8 @@ def main():
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--cutn", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="runs of each loop, alternating; the speed-up is the median of the paired ratios")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
                     help="our sampler's precision; the reference loop always runs in fp32 as the scripts do")
@@ -109,14 +153,22 @@ def main():
         ours = sample_vqgan_clip(vqgan, clip, targets, cfg).losses
         ours_t.append(time.perf_counter() - t)
         t = time.perf_counter()
-        ref = reference_loop(vqgan, clip, targets, cfg)
+        ref = reference_loop(vqgan, clip, targets, cfg)[0]
         ref_t.append(time.perf_counter() - t)
-    ours_its, ref_its = args.steps / min(ours_t), args.steps / min(ref_t)
+    # Alternating runs paired: a slow spell on a shared machine hits both sides of a pair.
+    ratio = statistics.median(r / o for o, r in zip(ours_t, ref_t))
+    ours_its, ref_its = args.steps / statistics.median(ours_t), args.steps / statistics.median(ref_t)
     print(f"device={device} size={args.size} cutn={args.cutn} steps={args.steps} threads={torch.get_num_threads()} "
           f"precision={args.precision}")
     print(f"reference loop : {ref_its:7.2f} it/s   loss {ref[0]:.4f} -> {ref[-1]:.4f}")
     print(f"lag sampler    : {ours_its:7.2f} it/s   loss {ours[0]:.4f} -> {ours[-1]:.4f}")
-    print(f"speed-up       : {ours_its / ref_its:7.2f}x")
+    print(f"speed-up       : {ratio:7.2f}x  (median of {args.repeats} paired runs)")
+    parts = step_breakdown(vqgan, clip, args.size, args.cutn, reps=max(5, args.steps // 2))
+    shared = parts["decoder"] + parts["clip"]
+    print(f"one step, forward + backward (median ms): decoder {parts['decoder']:.1f}, CLIP on {args.cutn} cutouts "
+          f"{parts['clip']:.1f}, cutouts: ours {parts['ours_cutouts']:.1f}, reference {parts['reference_cutouts']:.1f}")
+    print(f"shared work    : {shared:.1f} ms of the reference's {1e3 / ref_its:.1f} ms step; a loop doing only that "
+          f"would be {1e3 / ref_its / shared:.2f}x the reference")
 
 
 if __name__ == "__main__":
