@@ -61,3 +61,34 @@ def test_clip_spec_errors(tmp_path, monkeypatch):
         load_clip(str(plain))
     with pytest.raises(WeightsError, match="do not fit"):
         load_clip(f"lag-tiny-clip:{plain}")
+
+
+@pytest.mark.parametrize("spec", ["tiny", "toyworld"])
+def test_batch_first_attention_matches_open_clip(spec):
+    """The vision tower's self-attention runs through one linear + SDPA; outputs and input
+    gradients must be open_clip's own, and the model must still deep-copy and pickle."""
+    import copy
+    import pickle
+
+    clip = load_clip(spec)
+    blocks = list(clip.model.visual.transformer.resblocks)
+    assert all("attention" in b.__dict__ for b in blocks)
+    images = torch.rand(4, 3, clip.image_size, clip.image_size, generator=torch.Generator().manual_seed(0))
+
+    def run():
+        x = images.clone().requires_grad_(True)
+        emb = clip.encode_image(x)
+        emb.square().sum().backward()
+        return emb.detach(), x.grad
+
+    ours = run()
+    saved = [b.__dict__.pop("attention") for b in blocks]  # back to open_clip's nn.MultiheadAttention path
+    reference = run()
+    for b, fn in zip(blocks, saved):
+        b.attention = fn
+    torch.testing.assert_close(ours[0], reference[0])
+    torch.testing.assert_close(ours[1], reference[1])
+    copied = copy.deepcopy(clip.model)
+    assert copied.visual.transformer.resblocks[0].attention.args[0] is copied.visual.transformer.resblocks[0]
+    restored = pickle.loads(pickle.dumps(clip.model))
+    torch.testing.assert_close(restored.encode_image(clip.normalize_pixels(images)), ours[0])
