@@ -24,7 +24,7 @@ from lag_core.cutouts import AugmentConfig, make_cutouts
 from lag_core.device import resolve_device
 from lag_core.presets import load_preset
 from lag_core.prompts import spherical_distance, text_targets
-from lag_core.sampler import SamplerConfig, _ClampWithGrad, sample_vqgan_clip
+from lag_core.sampler import SamplerConfig, _ClampWithGrad, _render, sample_vqgan_clip
 
 
 def reference_cutouts(img, cut_size, cutn, cut_pow, gen):
@@ -84,8 +84,7 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
         with torch.no_grad():
             z.copy_(z.maximum(z_min).minimum(z_max))
         losses.append(float(loss.detach()))
-    with torch.no_grad():  # the final image, as the scripts save it (our sampler returns it too)
-        final = vqgan.decode(vqgan.quantize(z)).add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).cpu()
+    final = _render(vqgan, z)  # the final image, as the scripts save it (our sampler returns it too)
     return losses, final
 
 

@@ -180,16 +180,15 @@ def _batch_first_attention(block, q_x, k_x=None, v_x=None, attn_mask=None):
     return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
 
 
-def _use_batch_first_attention(model: torch.nn.Module) -> int:
-    """Route open_clip's self-attention blocks that qualify through `_batch_first_attention`;
-    returns how many. Anything else (sequence-first transformers, key/value biases, dropout,
+def _use_batch_first_attention(model: torch.nn.Module) -> None:
+    """Route open_clip's self-attention blocks that qualify through `_batch_first_attention`.
+    Anything else (sequence-first transformers, key/value biases, dropout,
     masks) keeps open_clip's own path. A partial rather than a bound method, so the model still
     pickles and deep-copies."""
     try:
         from open_clip.transformer import ResidualAttentionBlock
     except ImportError:  # another open_clip layout: keep its own attention
-        return 0
-    count = 0
+        return
     for block in model.modules():
         attn = getattr(block, "attn", None)
         if (
@@ -205,8 +204,6 @@ def _use_batch_first_attention(model: torch.nn.Module) -> int:
             and not hasattr(block, "ln_1_kv")
         ):
             block.attention = functools.partial(_batch_first_attention, block)
-            count += 1
-    return count
 
 
 def _finish(model, arch, cfg, model_id, preprocess, device) -> ClipModel:
