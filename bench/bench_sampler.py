@@ -20,11 +20,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lag_core.cutouts import AugmentConfig, make_cutouts
+from lag_core.cutouts import make_cutouts
 from lag_core.device import resolve_device
-from lag_core.presets import load_preset
+from lag_core.models import make_preset
+from lag_core.options import AugmentConfig, SamplerConfig
 from lag_core.prompts import spherical_distance, text_targets
-from lag_core.sampler import SamplerConfig, _ClampWithGrad, _render, sample_vqgan_clip
+from lag_core.sampler import ClampWithGrad, render_latent, sample_vqgan_clip
 
 
 def reference_cutouts(img, cut_size, cutn, cut_pow, gen):
@@ -73,7 +74,7 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
     losses = []
     for _ in range(cfg.steps):
         opt.zero_grad()
-        out = _ClampWithGrad.apply(vqgan.decode(vqgan.quantize(z)).add(1).div(2), 0.0, 1.0)
+        out = ClampWithGrad.apply(vqgan.decode(vqgan.quantize(z)).add(1).div(2), 0.0, 1.0)
         cut = augment(reference_cutouts(out, clip.image_size, cfg.cutn, cfg.cut_pow, gen), dev_gen)
         embeds = clip.encode_image(cut)
         loss = sum(
@@ -84,7 +85,7 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
         with torch.no_grad():
             z.copy_(z.maximum(z_min).minimum(z_max))
         losses.append(float(loss.detach()))
-    final = _render(vqgan, z)  # the final image, as the scripts save it (our sampler returns it too)
+    final = render_latent(vqgan, z)  # the final image, as the scripts save it (our sampler returns it too)
     return losses, final
 
 
@@ -102,7 +103,7 @@ def step_breakdown(vqgan, clip, size: int, cutn: int, reps: int) -> dict[str, fl
 
     def decoder():
         zz = z.clone().requires_grad_(True)
-        _ClampWithGrad.apply(vqgan.decode(vqgan.quantize(zz)).add(1).div(2), 0.0, 1.0).mean().backward()
+        ClampWithGrad.apply(vqgan.decode(vqgan.quantize(zz)).add(1).div(2), 0.0, 1.0).mean().backward()
 
     def clip_part():
         clip.encode_image(cuts.clone().requires_grad_(True)).sum().backward()
@@ -138,7 +139,7 @@ def main():
                     help="our sampler's precision; the reference loop always runs in fp32 as the scripts do")
     args = ap.parse_args()
     device = resolve_device(args.device)
-    vqgan, clip = load_preset("tiny", device=device)
+    vqgan, clip = make_preset("tiny", device=device)
     targets = text_targets(clip, ["a red sun over a dark sea", "blurry:-0.5"])
     cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1,
                        init="random", precision=args.precision)  # as the reference loop

@@ -1,8 +1,8 @@
 """CLIP through open_clip (Radford et al., 2021; Cherti et al., 2023), loaded from what the user has.
 
-A CLIP spec is one string:
+`load_clip(source)` takes one source string (names, presets and search folders are resolved
+before, by `lag_core.models`):
 
-* `tiny` (or another name in `clip_configs/`): a tiny, seeded, randomly initialised model for tests.
 * `/path/model.safetensors` written by `lag convert-weights`: the file carries its architecture.
 * `/path/folder/` with `open_clip_config.json` and a weights file (open_clip's `local-dir` layout).
 * `ARCH:/path/weights.safetensors|.bin|.pt`: a built-in open_clip architecture plus a local file.
@@ -10,6 +10,7 @@ A CLIP spec is one string:
 * `ARCH:TAG` (e.g. `ViT-B-32-quickgelu:openai`): a pretrained tag from open_clip's list, taken from
   the local cache, and downloaded only when `allow_download=True` (CLI `--download`).
 
+`random_clip(arch, cfg, seed)` builds a named architecture (`model_configs/clip/`) untrained.
 Weights always go through `safeload.read_weights`: nothing in a weight file can run code.
 """
 
@@ -29,11 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from .errors import WeightsError
-from .safeload import read_weights, write_safetensors
+from .safeload import FORMAT_KEY, read_weights, write_safetensors
 
 log = logging.getLogger("lag")
 
-CONFIG_DIR = Path(__file__).parent / "clip_configs"
 CLIP_CONFIG_KEY = "lag_clip_config"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -219,8 +219,10 @@ def _file_id(path: Path) -> str:
     return hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
-def preset_names() -> list[str]:
-    return ["toyworld", *sorted(p.stem.removeprefix("lag-").removesuffix("-clip") for p in CONFIG_DIR.glob("lag-*-clip.json"))]
+def random_clip(arch: str, cfg: dict, seed: int = 0, device="cpu") -> ClipModel:
+    """An untrained CLIP of architecture `cfg` (registered with open_clip as `arch`), seeded."""
+    model = _create(arch, cfg, seed=seed)
+    return _finish(model, None, cfg, f"{arch}:random-seed{seed}", None, device)
 
 
 def load_clip(
@@ -231,21 +233,10 @@ def load_clip(
     cache_dir: str | None = None,
     seed: int = 0,
 ) -> ClipModel:
-    """Load a frozen CLIP from a spec string (see the module docstring)."""
+    """Load a frozen CLIP from a source string (see the module docstring)."""
     spec = spec.strip()
     if not spec:
-        raise WeightsError("empty CLIP spec; expected 'tiny', a weights file, a folder, or ARCH:TAG")
-    if spec == "toyworld":  # a trained preset: its file lives in weights/toyworld
-        from .presets import load_preset_clip
-
-        return load_preset_clip(spec, device)
-    preset = CONFIG_DIR / f"lag-{spec}-clip.json"
-    if preset.is_file():
-        cfg = json.loads(preset.read_text())
-        arch = f"lag-{spec}-clip"
-        model = _create(arch, cfg, seed=seed)
-        return _finish(model, None, cfg, f"{arch}:random-seed{seed}", None, device)
-
+        raise WeightsError("empty CLIP spec; expected a preset, a weights file, a folder, or ARCH:TAG")
     path = Path(spec).expanduser()
     if path.is_dir():
         return _load_folder(path, device)
@@ -255,8 +246,8 @@ def load_clip(
     arch, sep, rest = spec.partition(":")
     if not sep:
         raise WeightsError(
-            f"CLIP spec '{spec}' is neither a preset ({', '.join(preset_names())}), an existing file or folder, "
-            "nor ARCH:TAG / ARCH:FILE; e.g. ViT-B-32-quickgelu:openai or ViT-B-32:/path/open_clip_model.safetensors"
+            f"CLIP spec '{spec}' is neither an existing file or folder nor ARCH:TAG / ARCH:FILE; "
+            "e.g. ViT-B-32-quickgelu:openai or ViT-B-32:/path/open_clip_model.safetensors"
         )
     import open_clip
 
@@ -379,4 +370,4 @@ def save_clip(clip: ClipModel, path: str | os.PathLike, dtype: torch.dtype = tor
     """Write a CLIP as one safetensors file that carries its architecture (rebuilds with `load_clip(path)`)."""
     info = {"model_cfg": clip.model_cfg, "preprocess_cfg": {"mean": list(clip.mean), "std": list(clip.std)}, "model_id": clip.model_id}
     tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in clip.model.state_dict().items() if not k.endswith("attn_mask")}
-    return write_safetensors(path, tensors, {"lag_format": "clip", CLIP_CONFIG_KEY: info})
+    return write_safetensors(path, tensors, {FORMAT_KEY: "clip", CLIP_CONFIG_KEY: info})

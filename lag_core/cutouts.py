@@ -11,23 +11,11 @@ where it shrinks by less than 2x keeps large crops from aliasing with no supersa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Augmentations applied to every cutout (set `enabled=False` for plain crops)."""
-
-    enabled: bool = True
-    flip: float = 0.5  # probability of a horizontal flip
-    degrees: float = 15.0  # rotation range, +-
-    translate: float = 0.1  # shift range as a fraction of the crop size, +-
-    scale: float = 0.1  # zoom range, +-
-    jitter: float = 0.1  # brightness / contrast / saturation range, +-
-    noise: float = 0.1  # std of Gaussian noise is drawn from U(0, noise) per cutout
+from .options import AugmentConfig
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:

@@ -10,8 +10,7 @@ import contextlib
 import torch
 
 from .errors import InputError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from .options import PRECISIONS, check_choice
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -35,8 +34,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """Map a precision option to the autocast dtype (float32 means no autocast)."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     if device.type != "cuda":
         # CPU autocast is slower than fp32 for these convolutions; keep results exact.
         return torch.float32

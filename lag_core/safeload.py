@@ -30,6 +30,7 @@ from .errors import UnsafePickleError, WeightsError
 log = logging.getLogger("lag")
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+FORMAT_KEY = "lag_format"  # the metadata key that names which of our formats a safetensors file holds
 SAFETENSORS_SUFFIX = ".safetensors"
 
 # Packages whose pickled objects may appear beside the weights in training checkpoints. They are

@@ -13,19 +13,21 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .cutouts import AugmentConfig, make_cutouts
+from .cutouts import make_cutouts
 from .device import autocast, resolve_precision
 from .errors import InputError
+from .options import OPTIMIZERS, SamplerConfig
 from .prompts import Targets, targets_loss
 
 log = logging.getLogger("lag")
 
-OPTIMIZERS = {
+# The optimizers SamplerConfig.optimizer names (options.OPTIMIZERS), as torch classes.
+OPTIMIZER_CLASSES = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "adagrad": torch.optim.Adagrad,
@@ -35,52 +37,9 @@ OPTIMIZERS = {
     "radam": torch.optim.RAdam,
     "nadam": torch.optim.NAdam,
 }
-INIT_MODES = ("random", "grey", "noise", "image")
+assert tuple(OPTIMIZER_CLASSES) == OPTIMIZERS
 
 Callback = Callable[[int, int, dict], None]
-
-
-@dataclass
-class SamplerConfig:
-    width: int = 256
-    height: int = 256
-    steps: int = 300
-    lr: float = 0.1
-    optimizer: str = "adam"
-    seed: int = 0
-    init: str = "random"  # random codebook entries | flat mid grey | pixel noise | an init image
-    init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
-    cutn: int = 32
-    cut_pow: float = 1.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    ema: float = 0.0  # EMA decay of the latent for the output (0 = off)
-    save_every: int = 0  # keep a frame every N steps (0 = none)
-    deterministic: bool = False
-    precision: str = "auto"
-
-    def validate(self, factor: int) -> None:
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value <= 0 or value % factor:
-                lo = max(factor, value // factor * factor)
-                raise InputError(
-                    f"{name} must be a positive multiple of the VQGAN's downsampling factor {factor}, found {value}; "
-                    f"use {lo} or {lo + factor}"
-                )
-        if self.steps <= 0:
-            raise InputError(f"steps must be at least 1, found {self.steps}")
-        if self.optimizer.lower() not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}")
-        if self.init not in INIT_MODES:
-            raise InputError(f"unknown init '{self.init}'; expected one of {', '.join(INIT_MODES)}")
-        if self.lr <= 0:
-            raise InputError(f"learning rate must be positive, found {self.lr}")
-        if self.cutn < 1:
-            raise InputError(f"cutn must be at least 1, found {self.cutn}")
-        if not 0 <= self.ema < 1:
-            raise InputError(f"ema must be in [0, 1), found {self.ema}")
-        if self.save_every < 0:
-            raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
 
 
 @dataclass
@@ -90,9 +49,10 @@ class SampleResult:
     losses: list[float]
     seconds: float
     steps: int
+    latent: torch.Tensor  # [1, D, h, w] the final latent (the EMA's with ema > 0), on CPU
 
 
-class _ClampWithGrad(torch.autograd.Function):
+class ClampWithGrad(torch.autograd.Function):
     """Clamp forward; backward lets through gradients that push values back into range."""
 
     @staticmethod
@@ -203,7 +163,7 @@ def sample_vqgan_clip(
             z_min, z_max = (t.float() for t in vqgan.codebook_range())
             z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
         z = z0.clone().requires_grad_(True)
-        optimizer = OPTIMIZERS[cfg.optimizer.lower()]([z], lr=cfg.lr)
+        optimizer = OPTIMIZER_CLASSES[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None
         losses: list[float] = []
         frames: list[torch.Tensor] = []
@@ -211,7 +171,7 @@ def sample_vqgan_clip(
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, amp_dtype):
                 image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
-                image = _ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
+                image = ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
                 cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
                 embeds = clip.encode_image(cutouts)  # [cutn, D]
             loss = targets_loss(embeds, targets)
@@ -226,23 +186,25 @@ def sample_vqgan_clip(
             losses.append(float(loss.detach()))
             keep_frame = cfg.save_every and step % cfg.save_every == 0
             if keep_frame:
-                frames.append(_render(vqgan, z_ema if z_ema is not None else z))
+                frames.append(render_latent(vqgan, z_ema if z_ema is not None else z))
             if callback is not None:
                 info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
                 if keep_frame:
                     info["frame"] = frames[-1]
                 callback(step, cfg.steps, info)
-        final = _render(vqgan, z_ema if z_ema is not None else z)
+        z_out = z_ema if z_ema is not None else z
+        final = render_latent(vqgan, z_out)
     return SampleResult(
         image=final,
         frames=torch.cat(frames) if frames else None,
         losses=losses,
         seconds=time.perf_counter() - start,
         steps=cfg.steps,
+        latent=z_out.detach().float().cpu(),
     )
 
 
 @torch.no_grad()
-def _render(vqgan, z: torch.Tensor) -> torch.Tensor:
+def render_latent(vqgan, z: torch.Tensor) -> torch.Tensor:
     image = vqgan.decode(vqgan.quantize(z.detach())).float().add(1).div(2).clamp(0, 1)
     return to_image_layout(image)

@@ -16,7 +16,7 @@ from .safeload import atomic_path
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
 
-def _font(size: int = 12):
+def font(size: int = 12):
     from PIL import ImageFont
 
     try:
@@ -25,19 +25,20 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
-def _to_tensor(img) -> torch.Tensor:
+def to_tensor(img) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)[None]  # [1, H, W, 3]
 
 
-def _save(img, path) -> None:
+def save_picture(img, path) -> None:
+    """Write a PIL image as PNG, atomically."""
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
 
 
-def _panel(draw, box, series: dict[str, list[float]], title: str, font, ylim=None):
+def _panel(draw, box, series: dict[str, list[float]], title: str, fnt, ylim=None):
     x0, y0, x1, y1 = box
     draw.rectangle(box, outline=(180, 180, 180))
-    draw.text((x0 + 6, y0 - 18), title, fill=(20, 20, 20), font=font)
+    draw.text((x0 + 6, y0 - 18), title, fill=(20, 20, 20), font=fnt)
     values = [v for vs in series.values() for v in vs if v is not None and np.isfinite(v)]
     if not values:
         return
@@ -48,8 +49,8 @@ def _panel(draw, box, series: dict[str, list[float]], title: str, font, ylim=Non
     for frac in (0.0, 0.5, 1.0):
         y = y1 - frac * (y1 - y0)
         draw.line([(x0, y), (x0 + 4, y)], fill=(120, 120, 120))
-        draw.text((x0 - 44, y - 6), f"{lo + frac * (hi - lo):.3g}", fill=(90, 90, 90), font=font)
-    draw.text((x1 - 60, y1 + 4), f"epoch {n}", fill=(90, 90, 90), font=font)
+        draw.text((x0 - 44, y - 6), f"{lo + frac * (hi - lo):.3g}", fill=(90, 90, 90), font=fnt)
+    draw.text((x1 - 60, y1 + 4), f"epoch {n}", fill=(90, 90, 90), font=fnt)
     for k, (name, vs) in enumerate(series.items()):
         color = COLORS[k % len(COLORS)]
         pts = [(x0 + (i / max(1, n - 1)) * (x1 - x0), y1 - (v - lo) / (hi - lo) * (y1 - y0))
@@ -58,7 +59,7 @@ def _panel(draw, box, series: dict[str, list[float]], title: str, font, ylim=Non
             draw.line(pts, fill=color, width=2)
         elif pts:
             draw.ellipse([pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2], fill=color)
-        draw.text((x0 + 8, y0 + 6 + 14 * k), name, fill=color, font=font)
+        draw.text((x0 + 8, y0 + 6 + 14 * k), name, fill=color, font=fnt)
 
 
 def plot_training_curves(history: list[dict], path: str | os.PathLike | None = None) -> torch.Tensor:
@@ -67,16 +68,16 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike | None = N
 
     img = Image.new("RGB", (760, 300), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    font = _font(12)
+    fnt = font(12)
     col = lambda key: [h.get(key) for h in history]  # noqa: E731
-    _panel(draw, (60, 30, 360, 260), {"train loss": col("train_loss"), "val loss": col("val_loss")}, "loss", font)
+    _panel(draw, (60, 30, 360, 260), {"train loss": col("train_loss"), "val loss": col("val_loss")}, "loss", fnt)
     acc = {"val genre acc": col("val_acc")}
     if any(h.get("val_acc_audio_only") is not None for h in history):
         acc["val acc, audio only"] = col("val_acc_audio_only")
-    _panel(draw, (440, 30, 740, 260), acc, "genre top-1 accuracy", font, ylim=(0.0, 1.0))
+    _panel(draw, (440, 30, 740, 260), acc, "genre top-1 accuracy", fnt, ylim=(0.0, 1.0))
     if path is not None:
-        _save(img, path)
-    return _to_tensor(img)
+        save_picture(img, path)
+    return to_tensor(img)
 
 
 def _heat(w: float) -> tuple[int, int, int]:
@@ -96,11 +97,11 @@ def attention_heatmap(labels: list[str], weights, title: str = "", path: str | o
 
     weights = torch.as_tensor(weights).float().flatten()[: len(labels)]
     scaled = (weights / weights.max().clamp_min(1e-9)).tolist()
-    font = _font(14)
+    fnt = font(14)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     cells, x, y, line_h, pad = [], 12, 40, 30, 6
     for label, w, raw in zip(labels, scaled, weights.tolist()):
-        tw = int(probe.textlength(label, font=font)) + 2 * pad
+        tw = int(probe.textlength(label, font=fnt)) + 2 * pad
         if x + tw > width - 12:
             x, y = 12, y + line_h + 18
         cells.append((x, y, tw, label, w, raw))
@@ -108,11 +109,21 @@ def attention_heatmap(labels: list[str], weights, title: str = "", path: str | o
     height = y + line_h + 30
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    draw.text((12, 10), title or "lyric attention", fill=(20, 20, 20), font=font)
+    draw.text((12, 10), title or "lyric attention", fill=(20, 20, 20), font=fnt)
     for x, y, tw, label, w, raw in cells:
         draw.rectangle([x, y, x + tw, y + line_h], fill=_heat(w), outline=(200, 200, 200))
-        draw.text((x + pad, y + 7), label, fill=(0, 0, 0) if w < 0.7 else (255, 255, 255), font=font)
-        draw.text((x + pad, y + line_h + 2), f"{raw:.2f}", fill=(110, 110, 110), font=_font(10))
+        draw.text((x + pad, y + 7), label, fill=(0, 0, 0) if w < 0.7 else (255, 255, 255), font=fnt)
+        draw.text((x + pad, y + line_h + 2), f"{raw:.2f}", fill=(110, 110, 110), font=font(10))
     if path is not None:
-        _save(img, path)
-    return _to_tensor(img)
+        save_picture(img, path)
+    return to_tensor(img)
+
+
+def mfcc_picture(mfcc: torch.Tensor) -> torch.Tensor:
+    """MFCC `[128, T]` as a picture (coefficient 0 at the bottom, per-coefficient contrast), `[1, 256, T, 3]`."""
+    m = mfcc.float()
+    m = (m - m.mean(1, keepdim=True)) / m.std(1, keepdim=True).clamp_min(1e-6)  # [128, T]
+    v = (m.clamp(-2.5, 2.5) + 2.5) / 5.0  # [128, T] in 0..1
+    v = v.flip(0).repeat_interleave(2, dim=0)  # [256, T]
+    rgb = torch.stack([v, v.pow(2.0) * 0.8, (1 - v) * 0.6 + 0.2 * v], dim=-1)  # [256, T, 3]
+    return rgb[None].clamp(0, 1)

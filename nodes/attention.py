@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from ..lag_core.options import GENRES
 from .common import CACHE, device, file_signature, folder_list, full_path
+
+
+def load_attention_file(name: str, clip):
+    """Attention weights from the node's folders, cached by file signature and device."""
+    from ..lag_core.models import ModelRef, make_attention
+
+    ref = ModelRef("attention", name, "file", full_path("lag_attention", name))
+    return CACHE.get((ref.signature, str(device())), lambda: make_attention(ref, clip, device()))
 
 
 class LAGLyricAttention:
@@ -37,8 +46,8 @@ class LAGLyricAttention:
     def VALIDATE_INPUTS(cls, weights, lyrics, genre):
         if lyrics is not None and not str(lyrics).strip():  # None: linked from another node
             return "lyrics are empty; type at least one line (or connect Load LAG Entry's lyrics)"
-        if genre is not None and str(genre).strip() and str(genre).strip().lower() not in ("metal", "pop", "rnb", "rap"):
-            return f"genre '{genre}' is not one of metal, pop, rnb, rap (leave it empty to let the audio carry the genre)"
+        if genre is not None and str(genre).strip() and str(genre).strip().lower() not in GENRES:
+            return f"genre '{genre}' is not one of {', '.join(GENRES)} (leave it empty to let the audio carry the genre)"
         try:
             full_path("lag_attention", weights)
         except ValueError as exc:
@@ -50,20 +59,12 @@ class LAGLyricAttention:
         return file_signature(full_path("lag_attention", weights))
 
     def attend(self, clip, weights, lyrics, genre, weight, mfcc=None, audio_embed=None, previous=None):
-        from ..lag_core.attention.condition import condition_song, load_attention
-        from ..lag_core.prompts import Targets
+        from ..lag_core.song import Song, song_targets
         from ..lag_core.viz import attention_heatmap
 
-        path = full_path("lag_attention", weights)
-        loaded = CACHE.get(("attention", file_signature(path), str(device())), lambda: load_attention(path, clip, device()))
-        genre_name = genre.strip().lower() or None
-        prev = previous.embeds[:1] if previous is not None else None
-        song = condition_song(loaded, clip, lyrics, genre_name,
-                              mfcc=None if mfcc is None or loaded.audio_encoder is None else mfcc.reshape(-1, *mfcc.shape[-2:])[0],
-                              previous=prev, audio_embed=audio_embed if mfcc is None else None)
-        title = f"{loaded.cfg.kind} | {genre_name or 'audio only'} | {lyrics.strip()[:60]}"
-        heat = attention_heatmap(song.labels, song.weights, title)
-        return (Targets.from_embeddings(song.embeds.cpu(), weight, label=f"song:{lyrics.strip()[:30]}"), heat, loaded.cfg.kind)
+        song = song_targets(Song(lyrics, genre, mfcc, audio_embed, previous), load_attention_file(weights, clip), clip, weight)
+        title = f"{song.kind} | {song.genre or 'audio only'} | {lyrics.strip()[:60]}"
+        return (song.targets, attention_heatmap(song.tokens, song.weights, title), song.kind)
 
 
 class LAGConditioningCombine:

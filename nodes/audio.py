@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from .common import CACHE, device, file_signature, folder_list, full_path
+from .common import CACHE, device, folder_list
 
 UNTRAINED = "untrained statistics encoder"
+WINDOWS = {"first 10 s": "first", "middle 10 s": "middle"}
 
 
 def load_encoder(name: str, clip):
-    """The audio encoder stored in an attention file, or the untrained statistics encoder."""
+    """The audio encoder stored in an attention file, or the untrained statistics encoder
+    (standardised on the bundled sample)."""
     if name == UNTRAINED:
         from ..lag_core.audio.encoder import stats_encoder
+        from ..lag_core.data.dataset import open_dataset
 
-        return CACHE.get(("stats-encoder", clip.embed_dim, str(device())), lambda: stats_encoder(clip.embed_dim).to(device()))
-    from ..lag_core.attention.condition import load_attention
+        return CACHE.get(("stats-encoder", clip.embed_dim, str(device())),
+                         lambda: stats_encoder(clip.embed_dim, open_dataset("sample").mfcc).to(device()))
     from ..lag_core.errors import WeightsError
+    from .attention import load_attention_file
 
-    path = full_path("lag_attention", name)
-    loaded = CACHE.get(("attention", file_signature(path), str(device())), lambda: load_attention(path, clip, device()))
+    loaded = load_attention_file(name, clip)
     if loaded.audio_encoder is None:
         raise WeightsError(f"'{name}' was trained without audio and holds no audio encoder; pick another file or '{UNTRAINED}'")
     return loaded.audio_encoder
-
-
-def mfcc_image(mfcc):
-    """MFCC `[128, T]` as a picture (coefficient 0 at the bottom), `[1, 128*2, T, 3]`."""
-    import torch
-
-    m = mfcc.float()
-    m = (m - m.mean(1, keepdim=True)) / m.std(1, keepdim=True).clamp_min(1e-6)  # per-coefficient contrast
-    v = (m.clamp(-2.5, 2.5) + 2.5) / 5.0  # [128, T] in 0..1
-    v = v.flip(0).repeat_interleave(2, dim=0)  # [256, T]
-    rgb = torch.stack([v, v.pow(2.0) * 0.8, (1 - v) * 0.6 + 0.2 * v], dim=-1)  # [256, T, 3]
-    return rgb[None].clamp(0, 1)
 
 
 class LAGAudioFeatureEncoder:
@@ -51,7 +42,7 @@ class LAGAudioFeatureEncoder:
             "required": {
                 "clip": ("LAG_CLIP", {"tooltip": "The CLIP whose space the embedding lives in."}),
                 "encoder": ([UNTRAINED] + folder_list("lag_attention"), {"tooltip": "An attention file with a trained audio encoder, or the untrained one."}),
-                "segment": (["first 10 s", "middle 10 s"], {"tooltip": "Which 10 s of a longer clip to use."}),
+                "segment": (list(WINDOWS), {"tooltip": "Which 10 s of a longer clip to use."}),
             },
             "optional": {
                 "audio": ("AUDIO", {"tooltip": "The song's audio; resampled to 22050 Hz mono."}),
@@ -62,18 +53,12 @@ class LAGAudioFeatureEncoder:
     def encode(self, clip, encoder, segment, audio=None, mfcc=None):
         import torch
 
-        from ..lag_core.audio.io import audio_to_mfcc, to_mono_22050
-        from ..lag_core.audio.mfcc import CLIP_SAMPLES, mfcc_lag
+        from ..lag_core.audio.io import audio_to_mfcc
         from ..lag_core.errors import InputError
+        from ..lag_core.viz import mfcc_picture
 
         if audio is not None:
-            if segment == "middle 10 s":
-                mono = to_mono_22050(audio)[:1]
-                start = max(0, (mono.shape[1] - CLIP_SAMPLES) // 2)
-                clip_wave = torch.nn.functional.pad(mono[:, start : start + CLIP_SAMPLES], (0, max(0, CLIP_SAMPLES - mono.shape[1])))
-                feats = mfcc_lag(clip_wave)
-            else:
-                feats = audio_to_mfcc(audio, "pad")[:1]
+            feats = audio_to_mfcc(audio, WINDOWS[segment])[:1]  # [1, 128, 431]
         elif mfcc is not None:
             feats = mfcc.reshape(-1, mfcc.shape[-2], mfcc.shape[-1])[:1].float()
         else:
@@ -81,4 +66,4 @@ class LAGAudioFeatureEncoder:
         enc = load_encoder(encoder, clip)
         with torch.no_grad():
             embed = enc.embed(feats.to(device())).cpu()  # [1, D]
-        return (embed, feats.cpu(), mfcc_image(feats[0].cpu()))
+        return (embed, feats.cpu(), mfcc_picture(feats[0].cpu()))

@@ -11,8 +11,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS = PACK_ROOT / "weights"
+from ..lag_core.models import WEIGHTS_DIR as WEIGHTS
+
 PRESET_PREFIX = "[preset] "
 SAMPLE_PREFIX = "[sample] "
 log = logging.getLogger("lag")

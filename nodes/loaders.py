@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..lag_core.options import PRESETS
 from .common import (
     AUDIO_EXTS,
     CACHE,
@@ -16,7 +17,14 @@ from .common import (
     input_directory,
 )
 
-PRESETS = ["toyworld", "tiny"]
+
+def _ref(kind: str, folder: str, name: str):
+    """A combo choice -> the factory's reference: a preset, or a file from the node's folders."""
+    from ..lag_core.models import ModelRef, resolve
+
+    if name.startswith(PRESET_PREFIX):
+        return resolve(kind, name[len(PRESET_PREFIX):])
+    return ModelRef(kind, name, "file", full_path(folder, name))
 
 
 class LAGVQGANLoader:
@@ -36,21 +44,14 @@ class LAGVQGANLoader:
 
     @classmethod
     def IS_CHANGED(cls, vqgan_name):
-        if vqgan_name.startswith(PRESET_PREFIX):
-            return vqgan_name
-        return file_signature(full_path("lag_vqgan", vqgan_name))
+        return _ref("vqgan", "lag_vqgan", vqgan_name).signature
 
     def load(self, vqgan_name):
+        from ..lag_core.models import make_vqgan
+
         dev = device()
-        if vqgan_name.startswith(PRESET_PREFIX):
-            from ..lag_core.presets import load_preset_vqgan
-
-            name = vqgan_name[len(PRESET_PREFIX):]
-            return (CACHE.get(("vqgan-preset", name, str(dev)), lambda: load_preset_vqgan(name, dev)),)
-        from ..lag_core.vqgan import load_vqgan
-
-        path = full_path("lag_vqgan", vqgan_name)
-        return (CACHE.get((file_signature(path), str(dev)), lambda: load_vqgan(path, device=dev)),)
+        ref = _ref("vqgan", "lag_vqgan", vqgan_name)
+        return (CACHE.get((ref.signature, str(dev)), lambda: make_vqgan(ref, dev)),)
 
 
 class LAGCLIPLoader:
@@ -74,28 +75,24 @@ class LAGCLIPLoader:
             },
         }
 
+    @staticmethod
+    def _clip_ref(clip_name, open_clip_spec):
+        from ..lag_core.models import resolve
+
+        if open_clip_spec.strip():
+            return resolve("clip", open_clip_spec.strip())
+        return _ref("clip", "lag_clip", clip_name)
+
     @classmethod
     def IS_CHANGED(cls, clip_name, open_clip_spec="", allow_download=False):
-        if open_clip_spec.strip() or clip_name.startswith(PRESET_PREFIX):
-            return f"{clip_name}|{open_clip_spec}"
-        return file_signature(full_path("lag_clip", clip_name))
+        return cls._clip_ref(clip_name, open_clip_spec).signature
 
     def load(self, clip_name, open_clip_spec="", allow_download=False):
-        from ..lag_core.clip_models import load_clip
+        from ..lag_core.models import make_clip
 
         dev = device()
-        if open_clip_spec.strip():
-            spec = open_clip_spec.strip()
-            key = ("clip-spec", spec, str(dev))
-        elif clip_name.startswith(PRESET_PREFIX):
-            from ..lag_core.presets import load_preset_clip
-
-            name = clip_name[len(PRESET_PREFIX):]
-            return (CACHE.get(("clip-preset", name, str(dev)), lambda: load_preset_clip(name, dev)),)
-        else:
-            path = full_path("lag_clip", clip_name)
-            spec, key = str(path), (file_signature(path), str(dev))
-        return (CACHE.get(key, lambda: load_clip(spec, device=dev, allow_download=allow_download)),)
+        ref = self._clip_ref(clip_name, open_clip_spec)
+        return (CACHE.get((ref.signature, str(dev)), lambda: make_clip(ref, dev, allow_download=allow_download)),)
 
 
 def audio_choices() -> list[str]:

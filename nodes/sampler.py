@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..lag_core.options import INIT_MODES, OPTIMIZERS, PRECISIONS, AugmentConfig, SamplerConfig
 from .common import progress
 
-OPTIMIZERS = ["adam", "adamw", "adagrad", "adamax", "sgd", "rmsprop", "radam", "nadam"]
+A, S = AugmentConfig, SamplerConfig  # their field defaults are the inputs' defaults
 MIN_FACTOR = 8  # the smallest downsampling factor of the VQGANs we know (bundled: 8; taming f16: 16)
 
 
@@ -19,15 +20,15 @@ class LAGSamplerOptions:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "augment": ("BOOLEAN", {"default": True, "tooltip": "Augment the cutouts (flip, affine, colour jitter, noise)."}),
-            "flip": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Probability of a horizontal flip."}),
-            "degrees": ("FLOAT", {"default": 15.0, "min": 0.0, "max": 180.0, "step": 1.0, "tooltip": "Rotation range (+-)."}),
-            "noise": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Max std of the noise added to cutouts."}),
-            "jitter": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Brightness/contrast/saturation range (+-)."}),
-            "ema": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 0.999, "step": 0.001, "tooltip": "EMA decay of the latent for the output (0 = off)."}),
-            "init_weight": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "Pull towards the initial latent."}),
-            "deterministic": ("BOOLEAN", {"default": False, "tooltip": "Deterministic kernels: identical output for identical inputs on CPU."}),
-            "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Autocast precision on CUDA (CPU always runs fp32)."}),
+            "augment": ("BOOLEAN", {"default": A.enabled, "tooltip": "Augment the cutouts (flip, affine, colour jitter, noise)."}),
+            "flip": ("FLOAT", {"default": A.flip, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Probability of a horizontal flip."}),
+            "degrees": ("FLOAT", {"default": A.degrees, "min": 0.0, "max": 180.0, "step": 1.0, "tooltip": "Rotation range (+-)."}),
+            "noise": ("FLOAT", {"default": A.noise, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Max std of the noise added to cutouts."}),
+            "jitter": ("FLOAT", {"default": A.jitter, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Brightness/contrast/saturation range (+-)."}),
+            "ema": ("FLOAT", {"default": S.ema, "min": 0.0, "max": 0.999, "step": 0.001, "tooltip": "EMA decay of the latent for the output (0 = off)."}),
+            "init_weight": ("FLOAT", {"default": S.init_weight, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "Pull towards the initial latent."}),
+            "deterministic": ("BOOLEAN", {"default": S.deterministic, "tooltip": "Deterministic kernels: identical output for identical inputs on CPU."}),
+            "precision": (list(PRECISIONS), {"default": S.precision, "tooltip": "Autocast precision on CUDA (CPU always runs fp32)."}),
         }}
 
     def make(self, augment, flip, degrees, noise, jitter, ema, init_weight, deterministic, precision):
@@ -53,16 +54,16 @@ class LAGVQGANCLIPSampler:
                 "vqgan": ("LAG_VQGAN", {"tooltip": "From Load VQGAN."}),
                 "clip": ("LAG_CLIP", {"tooltip": "From Load CLIP."}),
                 "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "One prompt per line, 'text' or 'text:weight'."}),
-                "width": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
-                "height": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
-                "steps": ("INT", {"default": 50, "min": 1, "max": 10000, "tooltip": "Optimisation steps."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed for the initial codes and the cutouts."}),
-                "lr": ("FLOAT", {"default": 0.1, "min": 0.0001, "max": 10.0, "step": 0.005, "tooltip": "Learning rate."}),
-                "optimizer": (OPTIMIZERS, {"tooltip": "Optimiser of the latent."}),
-                "cutn": ("INT", {"default": 32, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
-                "cut_pow": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0, "step": 0.1, "tooltip": "Cutout size power (higher = smaller cutouts)."}),
-                "init": (["random", "grey", "noise", "image"], {"tooltip": "Start from random codes, flat grey, pixel noise, or init_image."}),
-                "frame_every": ("INT", {"default": 0, "min": 0, "max": 10000, "tooltip": "Keep a frame every N steps (0 = none)."}),
+                "width": ("INT", {"default": S.width, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
+                "height": ("INT", {"default": S.height, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
+                "steps": ("INT", {"default": S.steps, "min": 1, "max": 10000, "tooltip": "Optimisation steps."}),
+                "seed": ("INT", {"default": S.seed, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed for the initial codes and the cutouts."}),
+                "lr": ("FLOAT", {"default": S.lr, "min": 0.0001, "max": 10.0, "step": 0.005, "tooltip": "Learning rate."}),
+                "optimizer": (list(OPTIMIZERS), {"default": S.optimizer, "tooltip": "Optimiser of the latent."}),
+                "cutn": ("INT", {"default": S.cutn, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
+                "cut_pow": ("FLOAT", {"default": S.cut_pow, "min": 0.1, "max": 10.0, "step": 0.1, "tooltip": "Cutout size power (higher = smaller cutouts)."}),
+                "init": (list(INIT_MODES), {"default": S.init, "tooltip": "Start from random codes, flat grey, pixel noise, or init_image."}),
+                "frame_every": ("INT", {"default": S.save_every, "min": 0, "max": 10000, "tooltip": "Keep a frame every N steps (0 = none)."}),
                 "preview_every": ("INT", {"default": 5, "min": 0, "max": 10000, "tooltip": "Send a preview every N steps (0 = none)."}),
             },
             "optional": {
@@ -95,17 +96,16 @@ class LAGVQGANCLIPSampler:
                frame_every, preview_every, conditioning=None, init_image=None, image_prompt=None, options=None):
         import torch
 
-        from ..lag_core.cutouts import AugmentConfig
         from ..lag_core.prompts import Targets, image_targets, text_targets
-        from ..lag_core.sampler import SamplerConfig, sample_vqgan_clip
+        from ..lag_core.sampler import sample_vqgan_clip
 
         o = options or {}
-        aug = AugmentConfig(enabled=o.get("augment", True), flip=o.get("flip", 0.5), degrees=o.get("degrees", 15.0),
-                            noise=o.get("noise", 0.1), jitter=o.get("jitter", 0.1))
+        aug = AugmentConfig(enabled=o.get("augment", A.enabled), flip=o.get("flip", A.flip), degrees=o.get("degrees", A.degrees),
+                            noise=o.get("noise", A.noise), jitter=o.get("jitter", A.jitter))
         cfg = SamplerConfig(width=width, height=height, steps=steps, lr=lr, optimizer=optimizer, seed=seed, init=init,
-                            init_weight=o.get("init_weight", 0.0), cutn=cutn, cut_pow=cut_pow, augment=aug,
-                            ema=o.get("ema", 0.0), save_every=frame_every, deterministic=o.get("deterministic", False),
-                            precision=o.get("precision", "auto"))
+                            init_weight=o.get("init_weight", S.init_weight), cutn=cutn, cut_pow=cut_pow, augment=aug,
+                            ema=o.get("ema", S.ema), save_every=frame_every,
+                            deterministic=o.get("deterministic", S.deterministic), precision=o.get("precision", S.precision))
         cfg.validate(vqgan.downsample_factor)  # the exact factor, now that the VQGAN is loaded
         lines = [line for line in prompts.splitlines() if line.strip()]
         parts = [text_targets(clip, lines)] if lines else []

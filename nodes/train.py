@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..lag_core.options import ATTENTION_KINDS, TrainConfig
 from .common import first_folder, progress
 from .data import dataset_choices, open_cached
 
@@ -24,15 +25,15 @@ class LAGTrainAttention:
             "required": {
                 "clip": ("LAG_CLIP", {"tooltip": "The (frozen) CLIP to train for."}),
                 "dataset": (dataset_choices(), {"tooltip": "Training data."}),
-                "kind": (["mha", "bahdanau"], {"tooltip": "Multi-head (scaled dot-product) or Bahdanau (additive) attention."}),
-                "genre_weight": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Weight of the genre targets; the lyric text gets the rest."}),
-                "epochs": ("INT", {"default": 30, "min": 1, "max": 10000, "tooltip": "Passes over the training split."}),
-                "batch_size": ("INT", {"default": 16, "min": 2, "max": 4096, "tooltip": "Entries per step (the loss contrasts them)."}),
-                "lr": ("FLOAT", {"default": 0.002, "min": 0.00001, "max": 1.0, "step": 0.0001, "tooltip": "AdamW learning rate."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed: same seed, same run."}),
-                "use_audio": ("BOOLEAN", {"default": True, "tooltip": "Train the audio encoder too, so the sound can carry the genre."}),
+                "kind": (list(ATTENTION_KINDS), {"default": TrainConfig.kind, "tooltip": "Multi-head (scaled dot-product) or Bahdanau (additive) attention."}),
+                "genre_weight": ("FLOAT", {"default": TrainConfig.genre_weight, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "Weight of the genre targets; the lyric text gets the rest."}),
+                "epochs": ("INT", {"default": TrainConfig.epochs, "min": 1, "max": 10000, "tooltip": "Passes over the training split."}),
+                "batch_size": ("INT", {"default": TrainConfig.batch_size, "min": 2, "max": 4096, "tooltip": "Entries per step (the loss contrasts them)."}),
+                "lr": ("FLOAT", {"default": TrainConfig.lr, "min": 0.00001, "max": 1.0, "step": 0.0001, "tooltip": "AdamW learning rate."}),
+                "seed": ("INT", {"default": TrainConfig.seed, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed: same seed, same run."}),
+                "use_audio": ("BOOLEAN", {"default": TrainConfig.use_audio, "tooltip": "Train the audio encoder too, so the sound can carry the genre."}),
                 "out_name": ("STRING", {"default": "my_lyric_attention", "tooltip": "File name (without .safetensors) to save to."}),
-                "overwrite": ("BOOLEAN", {"default": True, "tooltip": "Replace an existing file of that name."}),
+                "overwrite": ("BOOLEAN", {"default": True, "tooltip": "Replace an existing file of that name (only once the new one is complete)."}),
             },
         }
 
@@ -45,7 +46,9 @@ class LAGTrainAttention:
         return True
 
     def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite):
-        from ..lag_core.attention.train import TrainConfig, train_attention
+        import torch
+
+        from ..lag_core.attention.train import train_to_file
         from ..lag_core.errors import InputError
         from ..lag_core.viz import plot_training_curves
 
@@ -53,9 +56,9 @@ class LAGTrainAttention:
         out = first_folder("lag_attention") / name
         if out.exists() and not overwrite:
             raise InputError(f"'{out}' exists; turn on overwrite or choose another out_name")
-        if out.exists():
-            out.unlink()
         cfg = TrainConfig(kind=kind, genre_weight=genre_weight, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           use_audio=use_audio)
-        result = train_attention(open_cached(dataset), clip, cfg, out, callback=progress(epochs))
+        # ComfyUI runs nodes under inference mode; training needs autograd (as ComfyUI's own trainer does).
+        with torch.inference_mode(False), torch.enable_grad():
+            result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(epochs))
         return {"ui": {"text": [name]}, "result": (name, plot_training_curves(result.history))}

@@ -16,9 +16,9 @@ def _threads():
 
 @pytest.fixture(scope="session")
 def tiny_models():
-    from lag_core.presets import load_preset
+    from lag_core.models import make_preset
 
-    return load_preset("tiny")
+    return make_preset("tiny")
 
 
 @pytest.fixture()

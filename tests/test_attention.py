@@ -7,15 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from lag_core.attention.condition import condition_song, load_attention
+from lag_core.attention.checkpoint import load_attention
 from lag_core.attention.features import text_features
 from lag_core.attention.loss import genre_weighted_loss, multi_positive_nce
 from lag_core.attention.model import AttentionConfig, LyricAttention
 from lag_core.attention.tokens import encode_lyric_tokens, pad_tokens, split_lyrics
-from lag_core.attention.train import TrainConfig, split_indices, train_attention
-from lag_core.clip_models import load_clip
+from lag_core.attention.train import shard_batch, split_indices, train_attention, train_to_file
 from lag_core.data.dataset import open_dataset
 from lag_core.errors import InputError, WeightsError
+from lag_core.models import make_clip
+from lag_core.options import TrainConfig
+from lag_core.song import Song, song_targets
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +27,7 @@ def _cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def clip():
-    return load_clip("tiny")
+    return make_clip("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def test_loss_falls_and_audio_genre_accuracy_rises(tmp_path, clip, sample, kind)
     assert h[-1]["val_acc"] >= 0.75
     # Without the genre label the audio encoder must carry it: above chance (0.25).
     assert h[-1]["val_acc_audio_only"] >= 0.75
-    assert out.with_name("att_curves.png").is_file()
+    assert not out.with_name("att_curves.png").exists()  # the trainer draws nothing
 
 
 def test_checkpoint_round_trip_and_wrong_clip(tmp_path, clip, sample):
@@ -114,18 +116,18 @@ def test_checkpoint_round_trip_and_wrong_clip(tmp_path, clip, sample):
     loaded = load_attention(out, clip)
     assert loaded.cfg.clip_model_id == clip.model_id and len(loaded.history) == 2
     e = sample.entries[4]
-    song = condition_song(loaded, clip, e.lyrics, e.genre, sample.mfcc[4])
+    song = song_targets(Song(e.lyrics, e.genre, sample.mfcc[4]), loaded, clip)
     with torch.no_grad():
         feats = encode_lyric_tokens(clip, [e.lyrics])
         keys, mask = pad_tokens(feats)
         ref, _ = res.model(keys, mask, clip.encode_text([loaded.cfg.prompt(e.genre)]), sample.mfcc[4:5])
-    torch.testing.assert_close(song.embeds, ref)
-    assert len(song.labels) == song.weights.shape[0]
-    other = load_clip("tiny", seed=5)
+    torch.testing.assert_close(song.targets.embeds, ref)
+    assert len(song.tokens) == song.weights.shape[0] and song.kind == "mha" and song.genre == e.genre
+    other = make_clip("tiny", seed=5)
     with pytest.raises(WeightsError, match="trained with CLIP"):
         load_attention(out, other)
     with pytest.raises(InputError, match="unknown genre"):
-        condition_song(loaded, clip, e.lyrics, "polka")
+        song_targets(Song(e.lyrics, "polka"), loaded, clip)
 
 
 def test_resume_continues_exactly(tmp_path, clip, sample):
@@ -200,7 +202,7 @@ def test_reference_images_per_genre(tmp_path, clip, sample):
     import numpy as np
     from PIL import Image
 
-    from lag_core.data import GENRES
+    from lag_core.options import GENRES
 
     for k, genre in enumerate(GENRES):
         (tmp_path / "refs" / genre).mkdir(parents=True)
@@ -226,3 +228,32 @@ def test_align_term_pulls_onto_the_genre_weighted_target():
     ranked = F.normalize(genres[labels] + 0.8 * lyrics, dim=-1)  # off target, yet may rank the genre first
     _, off = genre_weighted_loss(ranked, labels, genres, lyrics, ids, 100.0, 0.7)
     assert off["align_loss"] > 0.01
+
+
+@pytest.mark.parametrize("size,world", [(7, 2), (8, 2), (5, 3), (2, 4), (16, 1)])
+def test_shard_batch_covers_the_batch_once_in_order(size, world):
+    shards = [shard_batch(size, rank, world) for rank in range(world)]
+    per_rank = -(-size // world)
+    assert all(len(s.positions) == per_rank for s in shards)
+    gathered = torch.cat([s.positions for s in shards])  # what all_gather stacks, rank by rank
+    assert torch.equal(gathered[shards[0].keep], torch.arange(size))  # every entry once, in batch order
+    assert all(torch.equal(s.keep, shards[0].keep) for s in shards)
+    assert sum(int(s.valid.sum()) for s in shards) == size
+    assert all(int(p) == 0 for s in shards for p in s.positions[~s.valid])  # padding repeats entry 0
+
+
+def test_train_to_file_keeps_the_old_weights_when_cancelled(tmp_path, clip, sample):
+    out = tmp_path / "mine.safetensors"
+    train_to_file(sample, clip, TrainConfig(epochs=1, batch_size=8), out)
+    before = out.read_bytes()
+
+    def cancel(epoch, epochs, info):
+        if epoch == 2:
+            raise KeyboardInterrupt  # what Cancel raises inside ComfyUI's progress hook, within the run
+
+    with pytest.raises(KeyboardInterrupt):
+        train_to_file(sample, clip, TrainConfig(epochs=4, batch_size=8, seed=3), out, callback=cancel)
+    assert out.read_bytes() == before  # the user's weights, untouched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["mine.safetensors"]  # no temp left
+    train_to_file(sample, clip, TrainConfig(epochs=2, batch_size=8, seed=3), out)
+    assert len(load_attention(out).history) == 2  # a complete run replaces it

@@ -15,9 +15,9 @@ from lag_core.audio.encoder import (
 )
 from lag_core.audio.io import audio_to_mfcc, clips_10s, load_audio, save_audio, to_mono_22050
 from lag_core.audio.mfcc import CLIP_SAMPLES, FRAMES, mfcc_lag
-from lag_core.data import GENRES
 from lag_core.data.dataset import open_dataset
 from lag_core.errors import InputError, WeightsError
+from lag_core.options import GENRES
 
 SR = 22050
 # Our MFCC vs librosa.feature.mfcc on the same float32 signal: coefficients reach several hundred,
@@ -66,9 +66,9 @@ def test_pad_split_stereo_resample():
     stereo = torch.from_numpy(np.stack([left, left * 0.5]))[None]  # [1, 2, T]
     mono = to_mono_22050({"waveform": stereo, "sample_rate": SR})
     torch.testing.assert_close(mono[0], torch.from_numpy(left * 0.75))
-    assert clips_10s(mono, "pad").shape == (1, CLIP_SAMPLES)
+    assert clips_10s(mono, "first").shape == (1, CLIP_SAMPLES)
     assert clips_10s(mono, "split").shape == (3, CLIP_SAMPLES)
-    assert clips_10s(mono[:, : SR * 2], "pad").shape == (1, CLIP_SAMPLES)
+    assert clips_10s(mono[:, : SR * 2], "first").shape == (1, CLIP_SAMPLES)
     # 44.1 kHz input is resampled: its MFCC is close to the one of the same tone made at 22050 Hz
     t44 = np.arange(44100 * 10) / 44100
     m44 = audio_to_mfcc({"waveform": torch.from_numpy(np.sin(2 * np.pi * 440 * t44).astype(np.float32))[None, None], "sample_rate": 44100})
@@ -77,6 +77,33 @@ def test_pad_split_stereo_resample():
     assert (m44 - m22)[:, :20, 5:-5].abs().mean() < 1.0
     with pytest.raises(InputError, match="segment mode"):
         clips_10s(mono, "chop")
+
+
+def test_ten_second_windows_of_longer_and_shorter_audio():
+    """The windows the Audio Feature Encoder node offers: the first and the middle 10 s, zero-padded."""
+    ramp = torch.arange(SR * 25, dtype=torch.float32)[None]  # [1, T]: every sample says where it came from
+    first, middle = clips_10s(ramp, "first"), clips_10s(ramp, "middle")
+    assert first[0, 0] == 0 and first[0, -1] == CLIP_SAMPLES - 1
+    start = (SR * 25 - CLIP_SAMPLES) // 2
+    assert middle[0, 0] == start and middle[0, -1] == start + CLIP_SAMPLES - 1
+    short = ramp[:, : SR * 3] + 1  # 3 s, no zeros inside
+    for mode in ("first", "middle"):
+        clip = clips_10s(short, mode)
+        assert clip.shape == (1, CLIP_SAMPLES)
+        assert torch.equal(clip[0, : SR * 3], short[0]) and not clip[0, SR * 3 :].any()  # padded at the end
+    split = clips_10s(ramp, "split")
+    assert torch.equal(split[1], ramp[0, CLIP_SAMPLES : 2 * CLIP_SAMPLES])
+
+
+def test_mfcc_picture_puts_coefficient_zero_at_the_bottom():
+    from lag_core.viz import mfcc_picture
+
+    mfcc = torch.zeros(128, 431)
+    mfcc[0] = torch.linspace(-1, 1, 431)  # only coefficient 0 varies over time
+    pic = mfcc_picture(mfcc)
+    assert pic.shape == (1, 256, 431, 3) and 0 <= pic.min() and pic.max() <= 1
+    red = pic[0, :, :, 0]
+    assert red[-1, -1] > red[-1, 0] and torch.equal(red[0, 0], red[0, -1])  # bottom row varies, top row flat
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".mp3"])
@@ -146,7 +173,7 @@ def test_audio_encoder_shapes_and_round_trip(tmp_path, mode):
 
 def test_stats_encoder_keeps_genres_apart():
     ds = open_dataset(None)
-    enc = stats_encoder(64)
+    enc = stats_encoder(64, ds.mfcc)
     emb = enc.embed(ds.mfcc)  # [24, 64]
     labels = torch.tensor([e.genre_idx for e in ds.entries])
     sims = emb @ emb.T

@@ -3,13 +3,14 @@ import json
 import pytest
 import torch
 
-from lag_core.clip_models import load_clip, save_clip
+from lag_core.clip_models import save_clip
 from lag_core.errors import WeightsError
+from lag_core.models import make_clip
 
 
 def test_tiny_preset_is_seeded(tiny_models):
     _, clip = tiny_models
-    again = load_clip("tiny")
+    again = make_clip("tiny")
     assert clip.image_size == 32 and clip.embed_dim == 64
     e1, e2 = clip.encode_text(["metal", "pop"]), again.encode_text(["metal", "pop"])
     torch.testing.assert_close(e1, e2)
@@ -20,7 +21,7 @@ def test_tiny_preset_is_seeded(tiny_models):
 def test_own_file_round_trip(tmp_path, tiny_models):
     _, clip = tiny_models
     path = save_clip(clip, tmp_path / "clip.safetensors")
-    loaded = load_clip(str(path))
+    loaded = make_clip(str(path))
     torch.testing.assert_close(loaded.encode_text(["a dark sea"]), clip.encode_text(["a dark sea"]))
     img = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(loaded.encode_image(img), clip.encode_image(img))
@@ -33,44 +34,44 @@ def test_arch_plus_file_and_folder(tmp_path, tiny_models):
 
     weights = tmp_path / "open_clip_model.safetensors"
     save_file({k: v.contiguous() for k, v in clip.model.state_dict().items()}, str(weights))
-    by_arch = load_clip(f"lag-tiny-clip:{weights}")
+    by_arch = make_clip(f"lag-tiny-clip:{weights}")
     torch.testing.assert_close(by_arch.encode_text(["x"]), clip.encode_text(["x"]))
     (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": clip.model_cfg}))
-    by_dir = load_clip(str(tmp_path))
+    by_dir = make_clip(str(tmp_path))
     torch.testing.assert_close(by_dir.encode_text(["x"]), clip.encode_text(["x"]))
 
 
 def test_clip_spec_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(WeightsError, match="neither a preset"):
-        load_clip("nonsense")
+    with pytest.raises(WeightsError, match="is not a preset"):
+        make_clip("nonsense")
     with pytest.raises(WeightsError, match="unknown open_clip architecture"):
-        load_clip("NoSuchArch:openai")
+        make_clip("NoSuchArch:openai")
     with pytest.raises(WeightsError, match="no pretrained tag"):
-        load_clip("ViT-B-32:no-such-tag")
+        make_clip("ViT-B-32:no-such-tag")
     # Not cached, and no --download: fails at once (no network traffic), saying what to do.
     with pytest.raises(WeightsError, match="--download"):
-        load_clip("ViT-B-32-quickgelu:openai", cache_dir=str(tmp_path / "cache"))
+        make_clip("ViT-B-32-quickgelu:openai", cache_dir=str(tmp_path / "cache"))
     with pytest.raises(WeightsError, match="does not exist"):
-        load_clip(f"ViT-B-32:{tmp_path}/missing.safetensors")
+        make_clip(f"ViT-B-32:{tmp_path}/missing.safetensors")
     plain = tmp_path / "plain.safetensors"
     from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(1)}, str(plain))
     with pytest.raises(WeightsError, match="does not say which CLIP architecture"):
-        load_clip(str(plain))
+        make_clip(str(plain))
     with pytest.raises(WeightsError, match="do not fit"):
-        load_clip(f"lag-tiny-clip:{plain}")
+        make_clip(f"lag-tiny-clip:{plain}")
 
 
 @pytest.mark.parametrize("spec", ["tiny", "toyworld"])
 def test_batch_first_attention_matches_open_clip(spec):
     """The vision tower's self-attention runs through one linear + SDPA; outputs and input
-    gradients must be open_clip's own, and the model must still deep-copy and pickle."""
+    gradients must be open_clip's own (up to summation order), and the model must still deep-copy and pickle."""
     import copy
     import pickle
 
-    clip = load_clip(spec)
+    clip = make_clip(spec)
     blocks = list(clip.model.visual.transformer.resblocks)
     assert all("attention" in b.__dict__ for b in blocks)
     images = torch.rand(4, 3, clip.image_size, clip.image_size, generator=torch.Generator().manual_seed(0))
@@ -86,8 +87,10 @@ def test_batch_first_attention_matches_open_clip(spec):
     reference = run()
     for b, fn in zip(blocks, saved):
         b.attention = fn
-    torch.testing.assert_close(ours[0], reference[0])
-    torch.testing.assert_close(ours[1], reference[1])
+    # The same maths; SDPA and nn.MultiheadAttention may sum in another order on some CPUs (seen: input
+    # gradients of the toy-world CLIP 1.9e-5 apart on one 2-core machine), so equal up to rounding.
+    torch.testing.assert_close(ours[0], reference[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours[1], reference[1], rtol=1e-4, atol=1e-4)
     copied = copy.deepcopy(clip.model)
     assert copied.visual.transformer.resblocks[0].attention.args[0] is copied.visual.transformer.resblocks[0]
     restored = pickle.loads(pickle.dumps(clip.model))

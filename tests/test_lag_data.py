@@ -6,11 +6,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from lag_core.data import GENRES
 from lag_core.data.dataset import open_dataset
 from lag_core.data.entries import parse_entries
 from lag_core.data.lag_pickle import load_lag_pickle
 from lag_core.errors import DataError, UnsafePickleError
+from lag_core.options import GENRES
 
 
 def fake_samples(n=8, seed=0):

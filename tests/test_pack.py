@@ -103,17 +103,3 @@ def test_set_inputs_and_round_trip():
     again = ui_to_api(api_to_ui(api, info), info)
     assert {k: v["inputs"] for k, v in again.items()} == {k: v["inputs"] for k, v in api.items()}
     assert "SaveImage" in CORE
-
-
-def test_option_lists_match_the_engine():
-    """The node and the CLI spell the sampler's choices out (so that importing them stays cheap);
-    they must be the engine's."""
-    from lag_core.cli.main import build_parser
-    from lag_core.sampler import INIT_MODES, OPTIMIZERS
-
-    inputs = load_pack().NODE_CLASS_MAPPINGS["LAGVQGANCLIPSampler"].INPUT_TYPES()["required"]
-    assert inputs["init"][0] == list(INIT_MODES)
-    assert sorted(inputs["optimizer"][0]) == sorted(OPTIMIZERS)
-    generate = build_parser()._subparsers._group_actions[0].choices["generate"]
-    init = next(a for a in generate._actions if a.dest == "init")
-    assert list(init.choices) == list(INIT_MODES)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from lag_core.cutouts import AugmentConfig, make_cutouts
+from lag_core.cutouts import make_cutouts
 from lag_core.errors import InputError
+from lag_core.options import AugmentConfig
 from lag_core.prompts import Targets, parse_prompt, spherical_distance, targets_loss
 
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from lag_core.cutouts import AugmentConfig
 from lag_core.errors import InputError
+from lag_core.options import OPTIMIZERS, AugmentConfig, SamplerConfig
 from lag_core.prompts import Targets, image_targets, text_targets
-from lag_core.sampler import OPTIMIZERS, SamplerConfig, sample_vqgan_clip
+from lag_core.sampler import sample_vqgan_clip
 
 
 def _cfg(**kw):
@@ -52,34 +52,66 @@ def test_deterministic_mode_is_byte_identical(tiny_models):
 def test_deterministic_mode_on_cuda(precision):
     # grid_sample's CUDA backward has no deterministic kernel (cutouts are then sampled on the CPU),
     # and cuBLAS needs its workspace fixed: both handled inside the sampler.
-    from lag_core.presets import load_preset
+    from lag_core.models import make_preset
 
-    vqgan, clip = load_preset("tiny", device="cuda")
+    vqgan, clip = make_preset("tiny", device="cuda")
     targets = text_targets(clip, ["storm"])
     runs = [sample_vqgan_clip(vqgan, clip, targets, _cfg(deterministic=True, seed=7, precision=precision)) for _ in range(2)]
     assert torch.equal(runs[0].image, runs[1].image)
 
 
-@pytest.mark.parametrize("init", ["grey", "random", "noise", "image"])
-def test_init_modes(tiny_models, init):
+def _start(vqgan, clip, init, seed, init_image=None):
+    """The image of the starting latent: one step with a step size too small to move it."""
+    return sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(init=init, steps=1, lr=1e-12, seed=seed),
+                             init_image=init_image)
+
+
+def test_init_modes_start_where_they_say(tiny_models):
+    from lag_core.sampler import render_latent
+
     vqgan, clip = tiny_models
-    init_image = torch.rand(1, 3, 20, 24)
-    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(init=init, steps=2),
-                               init_image=init_image if init == "image" else None)
-    assert result.image.shape == (1, 32, 32, 3)
+    with torch.no_grad():
+        grey = render_latent(vqgan, vqgan.encode(torch.zeros(1, 3, 32, 32)))
+        book = vqgan.quantize.embedding.weight  # [n_embed, D]
+    # random: every latent cell is a codebook entry, and the seed picks them
+    r1, r2 = _start(vqgan, clip, "random", 1), _start(vqgan, clip, "random", 2)
+    cells = r1.latent[0].flatten(1).T  # [h*w, D]
+    assert torch.cdist(cells, book, compute_mode="donot_use_mm_for_euclid_dist").min(1).values.max() < 1e-5
+    assert not torch.equal(r1.latent, r2.latent)
+    # grey: the encoded mid-grey picture, whatever the seed
+    g1, g2 = _start(vqgan, clip, "grey", 1), _start(vqgan, clip, "grey", 2)
+    torch.testing.assert_close(g1.image, grey, atol=1e-5, rtol=0)
+    assert torch.equal(g1.latent, g2.latent)
+    # noise: pixel noise, so the seed matters and it is neither grey nor random codes
+    n1, n2 = _start(vqgan, clip, "noise", 1), _start(vqgan, clip, "noise", 2)
+    assert not torch.equal(n1.latent, n2.latent) and not torch.equal(n1.latent, g1.latent)
 
 
 def test_init_image_is_kept_with_zero_steps_of_change(tiny_models):
+    from lag_core.sampler import render_latent
+
     vqgan, clip = tiny_models
+    picture = torch.zeros(1, 3, 32, 32)
+    picture[:, 0, :, :16] = 1.0  # left half red, right half black
+    with torch.no_grad():
+        expected = render_latent(vqgan, vqgan.encode(picture * 2 - 1))  # the VQGAN's reconstruction
+    kept = _start(vqgan, clip, "image", 1, init_image=picture)
+    torch.testing.assert_close(kept.image, expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(kept.image, _start(vqgan, clip, "grey", 1).image, atol=1e-3)
     with pytest.raises(InputError, match="init image"):
         sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(init="image"))
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_every_optimizer_runs(tiny_models, name):
+def test_every_optimizer_moves_the_latent_its_own_way(tiny_models, name):
     vqgan, clip = tiny_models
-    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(optimizer=name, steps=2))
+    targets = text_targets(clip, ["x"])
+    start = _start(vqgan, clip, "random", 0).latent
+    result = sample_vqgan_clip(vqgan, clip, targets, _cfg(optimizer=name, steps=3))
+    adam = sample_vqgan_clip(vqgan, clip, targets, _cfg(optimizer="adam", steps=3))
     assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert (result.latent - start).abs().max() > 1e-4  # it stepped
+    assert (name == "adam") == torch.equal(result.latent, adam.latent)  # and the choice took effect
 
 
 def test_latent_stays_in_codebook_range_and_frames(tiny_models):
@@ -87,6 +119,11 @@ def test_latent_stays_in_codebook_range_and_frames(tiny_models):
     seen = []
     result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(steps=6, save_every=2, ema=0.5, lr=5.0),
                                callback=lambda s, t, info: seen.append((s, t, sorted(info))))
+    lo, hi = (t.cpu() for t in vqgan.codebook_range())
+    free = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(steps=6, lr=5.0)).latent
+    assert (free >= lo - 1e-6).all() and (free <= hi + 1e-6).all()
+    assert ((free - lo).abs() < 1e-6).any() or ((free - hi).abs() < 1e-6).any()  # lr 5 pushes it onto the bounds
+    assert (result.latent >= lo - 1e-6).all() and (result.latent <= hi + 1e-6).all()
     assert result.frames.shape == (3, 32, 32, 3)
     assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5, 6]
     assert all(t == 6 for _, t, _ in seen)
@@ -131,10 +168,10 @@ def test_targets_from_another_clip_space_rejected(tiny_models):
 
 def test_runs_under_inference_mode():
     """ComfyUI runs nodes under torch.inference_mode(): the sampler must still get gradients."""
-    from lag_core.presets import load_preset
+    from lag_core.models import make_preset
 
     with torch.inference_mode():
-        vqgan, clip = load_preset("tiny")  # ComfyUI's loader nodes run under inference mode too
+        vqgan, clip = make_preset("tiny")  # ComfyUI's loader nodes run under inference mode too
         targets = text_targets(clip, ["x"])
         result = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3))
     assert len(result.losses) == 3

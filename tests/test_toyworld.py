@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from lag_core.presets import TOYWORLD_DIR, load_preset
+from lag_core.models import WEIGHTS_DIR, make_preset, make_vqgan
+from lag_core.options import GENRES
 from lag_core.prompts import text_targets
 from lag_core.sampler import SamplerConfig, sample_vqgan_clip
 from lag_core.toyworld.judge import dominant_color, judge_genre
-from lag_core.toyworld.render import GENRES, render, render_genre
+from lag_core.toyworld.render import render, render_genre
 from lag_core.vqgan import VQGAN, load_vqgan, save_vqgan
-from lag_core.vqgan.config import fsq_config
+from lag_core.vqgan.config import VQGANConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+TOYWORLD_DIR = WEIGHTS_DIR / "toyworld"
 shipped = pytest.mark.skipif(not (TOYWORLD_DIR / "clip.safetensors").is_file(), reason="toyworld weights not built")
 
 
@@ -43,8 +45,8 @@ def test_dominant_color():
 
 
 def test_fsq_quantizer_and_file_round_trip(tmp_path):
-    cfg = fsq_config((7, 5, 5, 5), ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), resolution=32, z_channels=32,
-                     norm_groups=8)
+    cfg = VQGANConfig(quantizer="fsq", fsq_levels=(7, 5, 5, 5), embed_dim=4, n_embed=875, ch=32, ch_mult=(1, 2),
+                      num_res_blocks=1, attn_resolutions=(), resolution=32, z_channels=32, norm_groups=8)
     model = VQGAN(cfg).eval()
     q = model.quantize
     codes = torch.randint(cfg.n_embed, (2, 4, 4))
@@ -84,7 +86,7 @@ def test_shipped_files_are_small_and_fp16():
 def test_shipped_clip_zero_shot():
     from lag_core.toyworld.train import eval_clip_zero_shot
 
-    _, clip = load_preset("toyworld")
+    _, clip = make_preset("toyworld")
     acc = eval_clip_zero_shot(clip, n=200, seed=123)
     assert acc["color"] >= 0.9, acc
     assert acc["genre"] >= 0.9, acc
@@ -94,7 +96,7 @@ def test_shipped_clip_zero_shot():
 def test_shipped_autoencoder_psnr():
     from lag_core.toyworld.train import eval_vqgan_psnr
 
-    vqgan, _ = load_preset("toyworld")
+    vqgan, _ = make_preset("toyworld")
     assert eval_vqgan_psnr(vqgan, n=128, seed=321) >= 20.0
 
 
@@ -102,7 +104,7 @@ def test_shipped_autoencoder_psnr():
 def test_metal_and_pop_prompts_are_told_apart():
     """The genre prompts, 50 steps, seeds 0-2, from pixel noise, judged by pixels: every seed
     separates them. (From random codes, measured: seed 1 draws metal pale, judged pop.)"""
-    vqgan, clip = load_preset("toyworld")
+    vqgan, clip = make_preset("toyworld")
     targets = {genre: text_targets(clip, [f"{genre} music album art"]) for genre in ("metal", "pop")}
     separated = []
     for seed in (0, 1, 2):
@@ -163,19 +165,18 @@ def test_sampler_views_replace_the_asked_share():
 
 
 def test_train_toy_clip_writes_a_loadable_model(tmp_path):
-    from lag_core.clip_models import load_clip
+    from lag_core.models import make_clip
     from lag_core.toyworld.train import train_toy_clip
 
     out = tmp_path / "clip.safetensors"
     info = train_toy_clip(out, batch_size=8, max_steps=2, views=0.5)
     assert info["steps"] == 2 and np.isfinite(info["loss_last"])
-    clip = load_clip(str(out))
+    clip = make_clip(str(out))
     assert clip.model_id == info["model_id"] and clip.model_id.startswith("lag-toyworld-clip:")
 
 
 def test_train_toy_vqgan_fine_tunes_from_init(tmp_path):
     from lag_core.errors import WeightsError
-    from lag_core.presets import tiny_vqgan
     from lag_core.toyworld.train import train_toy_vqgan
 
     first = tmp_path / "a.safetensors"
@@ -186,7 +187,7 @@ def test_train_toy_vqgan_fine_tunes_from_init(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
     train_toy_vqgan(tuned, max_steps=1, lr=1e-12, seed=5)  # from scratch: other weights
     assert not all(torch.allclose(a[k], v, atol=1e-3) for k, v in load_vqgan(tuned).state_dict().items())
-    save_vqgan(tiny_vqgan(), tmp_path / "tiny.safetensors")
+    save_vqgan(make_vqgan("tiny"), tmp_path / "tiny.safetensors")
     with pytest.raises(WeightsError, match="not a toy-world autoencoder"):
         train_toy_vqgan(tmp_path / "c.safetensors", max_steps=1, init=tmp_path / "tiny.safetensors")
     assert not (tmp_path / "c.safetensors").exists()

@@ -7,9 +7,12 @@ import pytest
 import torch
 
 from lag_core.errors import UnsafePickleError, WeightsError
+from lag_core.models import named_config
 from lag_core.safeload import read_weights
-from lag_core.vqgan import TINY, VQGAN, VQGANConfig, convert_vqgan, infer_config, load_vqgan
+from lag_core.vqgan import VQGAN, VQGANConfig, convert_vqgan, infer_config, load_vqgan
 from tests.taming_layout import taming_vqmodel_shapes
+
+TINY = VQGANConfig.from_dict(named_config("vqgan", "tiny"))
 
 TINY_TAMING = dict(ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, attn_resolutions=(16,), resolution=64,
                    z_channels=32, embed_dim=32, n_embed=256)

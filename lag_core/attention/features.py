@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..safeload import write_safetensors
+from ..safeload import FORMAT_KEY, write_safetensors
 from .tokens import encode_lyric_tokens, pad_tokens
 
 log = logging.getLogger("lag")
@@ -68,5 +68,5 @@ def text_features(clip, dataset, prompts: list[str], use_cache: bool = True, dir
     write_safetensors(path, {
         "tokens": feats.tokens, "mask": feats.mask.to(torch.uint8), "lyrics": feats.lyrics,
         "genres": feats.genres, "lyric_ids": feats.lyric_ids,
-    }, {"lag_format": "text_features", "clip_model_id": clip.model_id})
+    }, {FORMAT_KEY: "text_features", "clip_model_id": clip.model_id})
     return feats

@@ -22,11 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import GENRES
 from ..errors import InputError
-
-KINDS = ("mha", "bahdanau")
-DEFAULT_TEMPLATE = "{genre} music album art"
+from ..options import ATTENTION_KINDS, GENRE_TEMPLATE, GENRES, check_choice
 
 
 @dataclass(frozen=True)
@@ -38,13 +35,12 @@ class AttentionConfig:
     dropout: float = 0.0
     use_audio: bool = True
     genres: tuple[str, ...] = GENRES
-    genre_template: str = DEFAULT_TEMPLATE
+    genre_template: str = GENRE_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)  # per-genre overrides of the template
     clip_model_id: str = ""
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise InputError(f"unknown attention kind '{self.kind}'; expected one of {', '.join(KINDS)}")
+        check_choice("attention kind", self.kind, ATTENTION_KINDS)
         if self.kind == "mha" and self.dim % self.heads:
             raise InputError(f"attention dim {self.dim} is not divisible by heads {self.heads}")
 

@@ -9,60 +9,24 @@ all-reduced by DDP, and only rank 0 writes files. Data order and dropout are see
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..audio.encoder import AudioEncoder, AudioEncoderConfig
-from ..errors import InputError, WeightsError
-from ..safeload import read_weights, write_safetensors
+from ..errors import InputError
+from ..options import TrainConfig
+from .checkpoint import load_for_resume, save_checkpoint
 from .features import text_features
 from .loss import genre_weighted_loss
-from .model import DEFAULT_TEMPLATE, AttentionConfig, LyricAttention
+from .model import AttentionConfig, LyricAttention
 
 log = logging.getLogger("lag")
-FORMAT = "lyric_attention"
-
-
-@dataclass
-class TrainConfig:
-    kind: str = "mha"
-    genre_weight: float = 0.7
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    val_fraction: float = 0.25
-    seed: int = 0
-    use_audio: bool = True
-    genre_dropout: float = 0.5  # drop the genre from the query for this share of entries, so audio learns genre
-    heads: int = 4
-    hidden: int = 128
-    dropout: float = 0.0
-    audio_channels: tuple[int, ...] = (64, 64, 128)
-    genre_template: str = DEFAULT_TEMPLATE
-    genre_prompts: dict = field(default_factory=dict)
-    image_dir: str | None = None
-    use_cache: bool = True  # False: re-run CLIP on the lyrics every epoch (only for benchmarks)
-
-    def validate(self) -> None:
-        if not 0 <= self.genre_weight <= 1:
-            raise InputError(f"genre weight must be in [0, 1], found {self.genre_weight}")
-        if self.epochs < 1:
-            raise InputError(f"epochs must be at least 1, found {self.epochs}")
-        if self.batch_size < 2:
-            raise InputError(f"batch size must be at least 2 (the loss contrasts entries), found {self.batch_size}")
-        if not 0 < self.val_fraction < 1:
-            raise InputError(f"validation fraction must be in (0, 1), found {self.val_fraction}")
-        if "{genre}" not in self.genre_template:
-            raise InputError(f"genre template must contain '{{genre}}', found '{self.genre_template}'")
 
 
 class Trainable(nn.Module):
@@ -83,8 +47,7 @@ class TrainResult:
     model: Trainable
     history: list[dict]
     seconds: float
-    from_cache: bool
-    out: Path | None
+    from_cache: bool  # the CLIP text features came from the on-disk cache
 
 
 def split_indices(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,9 +124,38 @@ def _evaluate(model: Trainable, feats, mfcc, labels, idx, scale, genre_weight, i
     return out
 
 
-def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | None = None, *,
+@dataclass(frozen=True)
+class Shard:
+    """One rank's share of a global batch of `size` entries under DDP.
+
+    Every rank takes `per_rank = ceil(size / world)` slots; slots past the end of the batch are
+    padded with its entry 0 (`valid` is False there), so all ranks run the same shapes. After the
+    all-gather, `keep` selects the real entries, in batch order, from the `world * per_rank` rows.
+    """
+
+    positions: torch.Tensor  # [per_rank] positions in the batch (0 where padded)
+    valid: torch.Tensor  # [per_rank] bool
+    keep: torch.Tensor  # [world * per_rank] bool
+
+
+def shard_batch(size: int, rank: int, world: int) -> Shard:
+    per_rank = -(-size // world)
+    slots = torch.arange(world * per_rank).view(world, per_rank)  # [world, per_rank]
+    keep = (slots < size).reshape(-1)
+    mine = slots[rank]
+    valid = mine < size
+    return Shard(torch.where(valid, mine, torch.zeros_like(mine)), valid, keep)
+
+
+def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
                     resume: bool = False, callback=None) -> TrainResult:
-    """Train on `dataset` with frozen `clip`. `callback(epoch, epochs, info)` once per epoch; it may raise to stop."""
+    """Train on `dataset` with frozen `clip`; returns the model and its history (draws nothing).
+
+    After each epoch a resumable checkpoint is written atomically to `checkpoint` (rank 0 only),
+    and `callback(epoch, epochs, info)` is called; raising in it stops the run. With `resume`,
+    training continues from the run saved in `checkpoint`. Runs with gradients: a caller inside
+    ComfyUI leaves its inference mode first.
+    """
     cfg.validate()
     rank, world = _dist()
     start = time.perf_counter()
@@ -176,19 +168,18 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
     train_idx, val_idx = split_indices(labels, cfg.val_fraction, cfg.seed)
     if len(train_idx) < 2:
         raise InputError(f"dataset has {len(dataset)} entries; training needs at least 2 after the validation split")
-    # ComfyUI runs nodes under inference mode: leave it, and clone every input we train through.
-    with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+    with torch.random.fork_rng(devices=[]):
         # Text features: rank 0 computes (or reads) the cache first, the others then read it.
         import torch.distributed as dist
 
         if world > 1 and rank != 0:
             dist.barrier()
-        feats = text_features(clip, dataset, att_cfg.prompts(), use_cache=cfg.use_cache)
+        feats = text_features(clip, dataset, att_cfg.prompts())
         if world > 1 and rank == 0:
             dist.barrier()
         image_embeds = _image_embeds(clip, cfg.image_dir, att_cfg.genres)
         scale = float(clip.model.logit_scale.detach().exp().clamp(max=100))
-        mfcc = dataset.mfcc.float().clone()
+        mfcc = dataset.mfcc.float().clone()  # inputs may be inference tensors (made in a ComfyUI node)
         feats = _detached_copy(feats)
         torch.manual_seed(cfg.seed)
         model = Trainable(att_cfg, audio_cfg)
@@ -196,18 +187,15 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
             model.audio_encoder.fit_normalization(mfcc[train_idx])
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         history: list[dict] = []
-        first_epoch = 0
-        if resume and out is not None and Path(out).is_file():
-            first_epoch, history = _load_for_resume(Path(out), model, optimizer, att_cfg, cfg)
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            history = load_for_resume(Path(checkpoint), model.attention, model.audio_encoder, optimizer)
         net = model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             net = DistributedDataParallel(model)
         model.train()
-        for epoch in range(first_epoch, cfg.epochs):
-            if not cfg.use_cache and epoch > first_epoch:
-                feats = text_features(clip, dataset, att_cfg.prompts(), use_cache=False)  # what a naive loop does
+        for epoch in range(len(history), cfg.epochs):
             g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
             order = train_idx[torch.randperm(len(train_idx), generator=g)]
             losses = []
@@ -216,16 +204,12 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
                     continue  # a lone leftover entry has nothing to contrast with
                 present = torch.rand(len(batch), generator=g) >= (cfg.genre_dropout if cfg.use_audio else 0.0)
                 torch.manual_seed(cfg.seed * 7919 + epoch * 1009 + step)  # dropout, same in every rank and on resume
-                k = -(-len(batch) // world)
-                local = torch.arange(rank * k, (rank + 1) * k)
-                valid = local < len(batch)
-                local = torch.where(valid, local, torch.zeros_like(local))  # pad the shard with entry 0
-                idx = batch[local]
+                shard = shard_batch(len(batch), rank, world)
+                idx = batch[shard.positions]
                 cond, _ = net(feats.tokens[idx], feats.mask[idx], feats.genres[labels[idx]],
-                              mfcc[idx] if cfg.use_audio else None, present[local])
-                cond = _gather(cond, world)  # [world * k, D]
-                keep = torch.cat([(torch.arange(r * k, (r + 1) * k) < len(batch)) for r in range(world)])
-                loss, _ = genre_weighted_loss(cond[keep], labels[batch], feats.genres, feats.lyrics[batch],
+                              mfcc[idx] if cfg.use_audio else None, present[shard.positions])
+                cond = _gather(cond, world)  # [world * per_rank, D]
+                loss, _ = genre_weighted_loss(cond[shard.keep], labels[batch], feats.genres, feats.lyrics[batch],
                                               feats.lyric_ids[batch], scale, cfg.genre_weight, image_embeds)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -234,15 +218,12 @@ def train_attention(dataset, clip, cfg: TrainConfig, out: str | os.PathLike | No
             record = {"epoch": epoch + 1, "train_loss": sum(losses) / max(1, len(losses)),
                       **_evaluate(model, feats, mfcc, labels, val_idx, scale, cfg.genre_weight, image_embeds)}
             history.append(record)
-            if rank == 0 and out is not None:
-                save_checkpoint(out, model, optimizer, cfg, history, dataset.content_hash())
+            if rank == 0 and checkpoint is not None:
+                save_checkpoint(checkpoint, model.attention, model.audio_encoder, optimizer, cfg, history,
+                                dataset.content_hash())
             if callback is not None:
                 callback(epoch + 1, cfg.epochs, record)
-    if rank == 0 and out is not None:
-        from ..viz import plot_training_curves
-
-        plot_training_curves(history, curves_path(out))
-    return TrainResult(model.eval(), history, time.perf_counter() - start, feats.from_cache, Path(out) if out else None)
+    return TrainResult(model.eval(), history, time.perf_counter() - start, feats.from_cache)
 
 
 def _detached_copy(feats):
@@ -253,64 +234,20 @@ def _detached_copy(feats):
 
 
 def curves_path(out: str | os.PathLike) -> Path:
+    """Where the CLI draws the training curves of `out`: beside it, `<stem>_curves.png`."""
     out = Path(out)
     return out.with_name(out.stem + "_curves.png")
 
 
-def save_checkpoint(path, model: Trainable, optimizer, cfg: TrainConfig, history: list[dict], dataset_hash: str) -> Path:
-    tensors = {f"attention.{k}": v for k, v in model.attention.state_dict().items()}
-    if model.audio_encoder is not None:
-        tensors.update({f"audio_encoder.{k}": v for k, v in model.audio_encoder.state_dict().items()})
-    state = optimizer.state_dict()
-    for pid, slots in state["state"].items():
-        for name, value in slots.items():
-            tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).float().reshape(-1) if name == "step" else value
-    from ..audio.encoder import CONFIG_KEY as AUDIO_KEY
-
-    meta = {
-        "lag_format": FORMAT,
-        "attention_config": model.attention.cfg.to_json(),
-        "train_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
-        "metrics": json.dumps(history),
-        "epoch": str(len(history)),
-        "clip_model_id": model.attention.cfg.clip_model_id,
-        "genre_prompts": json.dumps(dict(zip(model.attention.cfg.genres, model.attention.cfg.prompts()))),
-        "dataset_hash": dataset_hash,
-    }
-    if model.audio_encoder is not None:
-        meta[AUDIO_KEY] = model.audio_encoder.cfg.to_json()
-    return write_safetensors(path, tensors, meta)
-
-
-def strip_for_release(path: str | os.PathLike) -> Path:
-    """Drop the optimizer state (needed only to --resume) from a checkpoint, in place, atomically."""
-    state, meta = read_weights(path)
-    if meta.get("lag_format") != FORMAT:
-        raise WeightsError(f"'{path}' is not a lyric attention checkpoint")
-    kept = {k: v for k, v in state.items() if not k.startswith("optim.")}
-    return write_safetensors(path, kept, {**meta, "release": "true"})
-
-
-def _load_for_resume(path: Path, model: Trainable, optimizer, att_cfg: AttentionConfig, cfg: TrainConfig):
-    state, meta = read_weights(path)
-    if meta.get("lag_format") != FORMAT:
-        raise WeightsError(f"'{path}' is not a lyric attention checkpoint; cannot --resume from it")
-    if meta.get("release") == "true":
-        raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
-    saved = AttentionConfig.from_json(meta["attention_config"])
-    if saved != att_cfg:
-        raise WeightsError(f"cannot resume '{path}': it was trained with {saved.to_json()}, this run asks for {att_cfg.to_json()}; "
-                           "use the same options or a new --out")
-    model.attention.load_state_dict({k[len("attention."):]: v for k, v in state.items() if k.startswith("attention.")})
-    if model.audio_encoder is not None:
-        model.audio_encoder.load_state_dict({k[len("audio_encoder."):]: v for k, v in state.items() if k.startswith("audio_encoder.")})
-    opt_state = optimizer.state_dict()
-    slots: dict = {}
-    for key, value in state.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            slots.setdefault(int(pid), {})[name] = value.reshape(()) if name == "step" else value
-    opt_state["state"] = slots
-    optimizer.load_state_dict(opt_state)
-    history = json.loads(meta["metrics"])
-    return len(history), history
+def train_to_file(dataset, clip, cfg: TrainConfig, out: str | os.PathLike, callback=None) -> TrainResult:
+    """Train and write the weights to `out` only when the run is complete: epochs are checkpointed
+    to a hidden file of ours beside it (`.<name>.partial`), which replaces `out` at the end. A failed
+    or cancelled run removes that file and leaves an existing `out` as it was."""
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        result = train_attention(dataset, clip, cfg, partial, callback=callback)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return result

@@ -5,7 +5,7 @@ Two modes, one interface:
 * `conv` (trainable): per-coefficient standardisation, a small temporal conv net (1-D convs over
   time, GELU, stride-2 downsampling), mean+max pooling over time, and a linear projection.
 * `stats` (untrained, usable before any training): per-coefficient mean and standard deviation
-  over time, standardised with statistics of a reference set (the bundled sample by default),
+  over time, standardised with statistics of a reference set the caller gives (the bundled sample in the node),
   through a fixed random orthogonal projection (seeded). It keeps distances between songs
   roughly, so similar sounds map to nearby points, but its directions mean nothing to CLIP
   until an attention layer is trained on top.
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, WeightsError
-from ..safeload import read_weights, write_safetensors
+from ..safeload import FORMAT_KEY, read_weights, write_safetensors
 from .mfcc import N_MFCC
 
 CONFIG_KEY = "lag_audio_encoder_config"
@@ -111,18 +111,15 @@ class AudioEncoder(nn.Module):
         return F.normalize(self(mfcc).float(), dim=-1)
 
 
-def stats_encoder(embed_dim: int, reference_mfcc: torch.Tensor | None = None, seed: int = 0) -> AudioEncoder:
-    """The untrained statistics encoder, standardised on the bundled sample unless told otherwise."""
-    if reference_mfcc is None:
-        from ..data.dataset import open_dataset
-
-        reference_mfcc = open_dataset(None).mfcc
+def stats_encoder(embed_dim: int, reference_mfcc: torch.Tensor, seed: int = 0) -> AudioEncoder:
+    """The untrained statistics encoder, standardised on `reference_mfcc` `[N, 128, T]` (the caller's
+    reference set, e.g. the bundled sample's MFCCs)."""
     enc = AudioEncoder(AudioEncoderConfig(embed_dim=embed_dim, mode="stats", seed=seed))
     return enc.fit_normalization(reference_mfcc).eval()
 
 
 def save_audio_encoder(enc: AudioEncoder, path: str | os.PathLike, extra: dict | None = None) -> Path:
-    return write_safetensors(path, dict(enc.state_dict()), {"lag_format": "audio_encoder", CONFIG_KEY: enc.cfg.to_json(), **(extra or {})})
+    return write_safetensors(path, dict(enc.state_dict()), {FORMAT_KEY: "audio_encoder", CONFIG_KEY: enc.cfg.to_json(), **(extra or {})})
 
 
 def load_audio_encoder(path: str | os.PathLike, device="cpu") -> AudioEncoder:

@@ -90,23 +90,30 @@ def to_mono_22050(audio) -> torch.Tensor:
     return mono
 
 
-def clips_10s(mono: torch.Tensor, mode: str = "pad") -> torch.Tensor:
-    """`[B, T]` -> 10 s clips: `pad` pads or cuts each item to one clip `[B, 220500]`;
-    `split` cuts every item into consecutive clips (last one zero-padded) `[N, 220500]`."""
-    if mode not in ("pad", "split"):
-        raise InputError(f"unknown segment mode '{mode}'; expected pad or split")
+WINDOWS = ("first", "middle", "split")
+
+
+def clips_10s(mono: torch.Tensor, mode: str = "first") -> torch.Tensor:
+    """`[B, T]` -> 10 s clips, zero-padded where the audio is shorter:
+
+    * `first`: the first 10 s of each item, `[B, 220500]`;
+    * `middle`: the 10 s around the middle of each item, `[B, 220500]`;
+    * `split`: every item cut into consecutive clips, `[B * n, 220500]`.
+    """
+    if mode not in WINDOWS:
+        raise InputError(f"unknown segment mode '{mode}'; expected one of {', '.join(WINDOWS)}")
     b, t = mono.shape
-    if mode == "pad":
-        if t >= CLIP_SAMPLES:
-            return mono[:, :CLIP_SAMPLES]
-        return torch.nn.functional.pad(mono, (0, CLIP_SAMPLES - t))
-    n = max(1, -(-t // CLIP_SAMPLES))
-    padded = torch.nn.functional.pad(mono, (0, n * CLIP_SAMPLES - t))
-    return padded.reshape(b * n, CLIP_SAMPLES)  # [B*n, 220500]
+    if mode == "split":
+        n = max(1, -(-t // CLIP_SAMPLES))
+        padded = torch.nn.functional.pad(mono, (0, n * CLIP_SAMPLES - t))
+        return padded.reshape(b * n, CLIP_SAMPLES)  # [B*n, 220500]
+    start = max(0, (t - CLIP_SAMPLES) // 2) if mode == "middle" else 0
+    window = mono[:, start : start + CLIP_SAMPLES]
+    return torch.nn.functional.pad(window, (0, CLIP_SAMPLES - window.shape[1]))  # [B, 220500]
 
 
-def audio_to_mfcc(audio, mode: str = "pad", device=None) -> torch.Tensor:
-    """AUDIO -> LAG MFCC `[N, 128, 431]`."""
+def audio_to_mfcc(audio, mode: str = "first", device=None) -> torch.Tensor:
+    """AUDIO -> LAG MFCC `[N, 128, 431]` of the 10 s clips `mode` picks (see `clips_10s`)."""
     from .mfcc import mfcc_lag
 
     clips = clips_10s(to_mono_22050(audio), mode)

@@ -31,10 +31,11 @@ def run(args) -> int:
         cfg = convert_vqgan(args.src, args.dst, dtype=dtype)
         info = {"out": args.dst, "kind": "vqgan", "config": json.loads(cfg.to_json())}
     else:
-        from ..clip_models import load_clip, save_clip
+        from ..clip_models import save_clip
+        from ..models import make_clip
 
         spec = f"{args.clip_arch}:{args.src}" if args.clip_arch else args.src
-        clip = load_clip(spec)
+        clip = make_clip(spec)
         save_clip(clip, args.dst, dtype=dtype)
         info = {"out": args.dst, "kind": "clip", "model_id": clip.model_id}
     sys.stdout.write((json.dumps(info) if args.json else f"wrote {args.dst}") + "\n")

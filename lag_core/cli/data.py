@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
-import tempfile
-from pathlib import Path
-
-from ..errors import DataError
 
 
 def add_parser(sub) -> None:
@@ -63,7 +58,7 @@ def run_convert(args) -> int:
 def run_info(args) -> int:
     from ..data.dataset import describe, open_dataset
 
-    ds = open_dataset(None if args.path == "sample" else args.path, layout=args.layout)
+    ds = open_dataset(args.path, layout=args.layout)
     info = describe(ds)
     lines = [f"{args.path}: {info['entries']} entries, mfcc {info['mfcc_shape']}, audio for {info['audio']}",
              "genres: " + ", ".join(f"{g} {n}" for g, n in info["genres"].items())]
@@ -72,53 +67,16 @@ def run_info(args) -> int:
 
 
 def run_build(args) -> int:
-    import torch
-
-    from ..audio.io import clips_10s, load_audio, save_audio, to_mono_22050
-    from ..audio.mfcc import mfcc_lag
-    from ..data import GENRES
-    from ..data.dataset import write_dataset
-    from ..data.entries import LAGEntry
+    from ..data.build import build_dataset
     from .progress import TqdmCallback
 
-    audio_dir, csv_path = Path(args.audio_dir), Path(args.lyrics_csv)
-    if not csv_path.is_file():
-        raise DataError(f"lyrics CSV '{csv_path}' does not exist")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "lyrics", "genre"} <= set(rows[0]):
-        raise DataError(f"'{csv_path}' needs a header with columns file, lyrics, genre (and optional segment)")
-    entries, mfccs, audio = [], [], {}
     bar = TqdmCallback("build")
-    with tempfile.TemporaryDirectory() as tmp:
-        for n, row in enumerate(rows, 2):
-            genre = row["genre"].strip().lower()
-            if genre not in GENRES:
-                raise DataError(f"{csv_path} line {n}: unknown genre '{row['genre']}'; expected one of {', '.join(GENRES)}")
-            if not row["lyrics"].strip():
-                raise DataError(f"{csv_path} line {n}: empty lyrics")
-            src = audio_dir / row["file"]
-            clips = clips_10s(to_mono_22050(load_audio(src)), "split")  # [S, 220500]
-            segments = range(len(clips))
-            if (row.get("segment") or "").strip():
-                seg = int(row["segment"])
-                if not 0 <= seg < len(clips):
-                    raise DataError(f"{csv_path} line {n}: segment {seg} is out of range; '{src.name}' has {len(clips)} 10 s segments")
-                segments = [seg]
-            feats = mfcc_lag(clips[list(segments)])
-            for k, seg in enumerate(segments):
-                name = f"{src.stem}_{seg}"
-                entry = LAGEntry(name, row["lyrics"].strip(), genre, GENRES.index(genre))
-                if not args.no_audio:
-                    entry.audio = f"{name}.flac"
-                    audio[entry.audio] = save_audio({"waveform": clips[seg][None, None], "sample_rate": 22050}, Path(tmp) / entry.audio)
-                entries.append(entry)
-                mfccs.append(feats[k])
-            bar(n - 1, len(rows), {})
+    try:
+        info = build_dataset(args.audio_dir, args.lyrics_csv, args.out_dir, copy_audio=not args.no_audio, force=args.force,
+                             callback=bar)
+    finally:
         bar.close()
-        write_dataset(args.out_dir, entries, torch.stack(mfccs), audio, force=args.force)
-    info = {"out": args.out_dir, "entries": len(entries), "genres": {g: sum(e.genre == g for e in entries) for g in GENRES}}
-    return _emit(args, info, f"wrote {args.out_dir} ({len(entries)} entries)")
+    return _emit(args, info, f"wrote {info['out']} ({info['entries']} entries)")
 
 
 def run_build_sample(args) -> int:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+
+from ..options import DEFAULT_PRESET, PRESETS
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="benchmarks of what the pictures carry")
     esub = p.add_subparsers(dest="eval_command", required=True)
     f = esub.add_parser("fidelity", help="genre accuracy of generated images, judged by the pixel judge")
-    f.add_argument("--preset", default="toyworld")
+    f.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
     f.add_argument("--attention", default=None, help="attention weights (default: the preset's)")
     f.add_argument("--dataset", default="sample")
     f.add_argument("--steps", type=int, default=50)
@@ -25,27 +26,14 @@ def add_parser(sub) -> None:
 
 
 def run_fidelity_cmd(args) -> int:
-    from ..attention.condition import load_attention
-    from ..data.dataset import LAGDataset, open_dataset
-    from ..presets import load_preset, preset_attention
-    from ..toyworld.fidelity import fidelity_grid, run_fidelity
+    from ..toyworld.fidelity import fidelity_report
     from .progress import TqdmCallback
 
-    vqgan, clip = load_preset(args.preset)
-    loaded = load_attention(args.attention or preset_attention(args.preset, "mha"), clip)
-    ds = open_dataset(None if args.dataset == "sample" else args.dataset)
-    if args.limit:
-        ds = LAGDataset(ds.root, ds.entries[: args.limit], ds.mfcc[: args.limit])
     bar = TqdmCallback("fidelity")
     try:
-        result = run_fidelity(vqgan, clip, loaded, ds, steps=args.steps, seeds=tuple(args.seeds),
-                              conditions=args.conditions, init=args.init, callback=bar)
+        result = fidelity_report(args.out, args.preset, args.attention, args.dataset, args.limit, callback=bar,
+                                 steps=args.steps, seeds=tuple(args.seeds), conditions=args.conditions, init=args.init)
     finally:
         bar.close()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fidelity_grid(result, ds, out / "fidelity_grid.png")
-    summary = {**result.summary(), "grid": str(out / "fidelity_grid.png"), "rows": result.rows}
-    (out / "fidelity.json").write_text(json.dumps(summary, indent=2))
     sys.stdout.write((json.dumps(result.summary()) if args.json else result.table()) + "\n")
     return 0

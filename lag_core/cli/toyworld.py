@@ -66,13 +66,13 @@ def run_eval(args) -> int:
 
     out = {}
     if args.clip:
-        from ..clip_models import load_clip
+        from ..models import make_clip
 
-        out["clip_zero_shot"] = eval_clip_zero_shot(load_clip(args.clip))
+        out["clip_zero_shot"] = eval_clip_zero_shot(make_clip(args.clip))
     if args.vqgan:
-        from ..vqgan import load_vqgan
+        from ..models import make_vqgan
 
-        out["vqgan_psnr_db"] = eval_vqgan_psnr(load_vqgan(args.vqgan))
+        out["vqgan_psnr_db"] = eval_vqgan_psnr(make_vqgan(args.vqgan))
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 

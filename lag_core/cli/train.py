@@ -7,27 +7,27 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..options import ATTENTION_KINDS, DEFAULT_PRESET, PRESETS, TrainConfig
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train lyric attention (and the audio encoder) with the genre-weighted CLIP loss")
     p.add_argument("--dataset", default="sample", help="dataset folder, LAG .pkl, or 'sample' (bundled)")
-    p.add_argument("--attention", choices=["mha", "bahdanau"], default="mha")
-    p.add_argument("--genre-weight", type=float, default=0.7, help="weight of the genre targets (the lyric text gets 1 - this)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.25)
+    p.add_argument("--attention", choices=ATTENTION_KINDS, default=TrainConfig.kind)
+    p.add_argument("--genre-weight", type=float, default=TrainConfig.genre_weight, help="weight of the genre targets (the lyric text gets 1 - this)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
     p.add_argument("--no-audio", action="store_true", help="train without the audio encoder")
-    p.add_argument("--genre-dropout", type=float, default=0.5, help="share of entries trained without the genre in the query")
-    p.add_argument("--genre-template", default="{genre} music album art")
+    p.add_argument("--genre-dropout", type=float, default=TrainConfig.genre_dropout, help="share of entries trained without the genre in the query")
+    p.add_argument("--genre-template", default=TrainConfig.genre_template)
     p.add_argument("--genre-prompt", action="append", default=[], metavar="GENRE=PROMPT", help="override one genre's prompt")
     p.add_argument("--image-dir", help="reference images per genre: DIR/<genre>/*.png")
-    p.add_argument("--no-cache", action="store_true", help="recompute CLIP text features every epoch (for benchmarks)")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP spec (see `lag generate --help`)")
     p.add_argument("--download", action="store_true")
-    p.add_argument("--preset", default=None, help="embedded CLIP instead of --clip: toyworld (default) or tiny")
+    p.add_argument("--preset", default=None, choices=PRESETS, help="embedded CLIP instead of --clip (default: toyworld)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, metavar="FILE.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -40,36 +40,24 @@ def add_parser(sub) -> None:
     m.add_argument("--entry", required=True, metavar="DATASET:INDEX", help="e.g. sample:3 or path/to/dataset:out_Song_0_1")
     m.add_argument("--no-genre", action="store_true", help="query with the audio only")
     m.add_argument("--clip", metavar="NAME_OR_FILE")
-    m.add_argument("--preset", default=None)
+    m.add_argument("--preset", default=None, choices=PRESETS)
     m.add_argument("--out", required=True, metavar="map.png")
     m.set_defaults(func=run_map)
 
 
 def _clip(args):
-    from ..clip_models import load_clip
     from ..device import resolve_device
-    from ..presets import DEFAULT_PRESET, load_preset_clip
+    from ..models import make_clip
 
     device = resolve_device(getattr(args, "device", "cpu"))
-    if args.clip:
-        return load_clip(args.clip, device=device, allow_download=getattr(args, "download", False))
-    return load_preset_clip(args.preset or DEFAULT_PRESET, device=device)
-
-
-def parse_entry(spec: str):
-    """`DATASET:KEY` -> (dataset, index); DATASET may contain colons (Windows paths) or be 'sample'."""
-    from ..data.dataset import open_dataset
-
-    head, sep, key = spec.rpartition(":")
-    if not sep or not head:
-        raise InputError(f"entry must be DATASET:INDEX or DATASET:fileName (e.g. sample:3), found '{spec}'")
-    ds = open_dataset(None if head == "sample" else head)
-    return ds, ds.index_of(key)
+    return make_clip(args.clip or args.preset or DEFAULT_PRESET, device=device, allow_download=getattr(args, "download", False))
 
 
 def run_train(args) -> int:
-    from ..attention.train import TrainConfig, curves_path, init_distributed_from_env, train_attention
+    from ..attention.checkpoint import strip_for_release
+    from ..attention.train import curves_path, init_distributed_from_env, train_attention
     from ..data.dataset import open_dataset
+    from ..viz import plot_training_curves
     from .progress import TqdmCallback
 
     prompts = {}
@@ -81,7 +69,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
                       genre_dropout=args.genre_dropout, genre_template=args.genre_template, genre_prompts=prompts,
-                      image_dir=args.image_dir, use_cache=not args.no_cache)
+                      image_dir=args.image_dir)
     cfg.validate()
     if not args.out.endswith(".safetensors"):
         raise InputError(f"--out must be a .safetensors file, found '{args.out}'")
@@ -92,7 +80,7 @@ def run_train(args) -> int:
 
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
-    ds = open_dataset(None if args.dataset == "sample" else args.dataset)
+    ds = open_dataset(args.dataset)
     clip = _clip(args)
     bar = TqdmCallback("train", enabled=None if rank == 0 else False)
     try:
@@ -105,11 +93,11 @@ def run_train(args) -> int:
     if rank != 0:
         return 0
     if args.release:
-        from ..attention.train import strip_for_release
-
         strip_for_release(args.out)
+    curves = curves_path(args.out)
+    plot_training_curves(result.history, curves)
     last = result.history[-1]
-    summary = {"out": args.out, "curves": str(curves_path(args.out)), "epochs": last["epoch"], "seconds": round(result.seconds, 3),
+    summary = {"out": args.out, "curves": str(curves), "epochs": last["epoch"], "seconds": round(result.seconds, 3),
                "text_features_from_cache": result.from_cache, "world_size": world,
                **{k: v for k, v in last.items() if k != "epoch"}}
     if args.json:
@@ -121,15 +109,19 @@ def run_train(args) -> int:
 
 
 def run_map(args) -> int:
-    from ..attention.condition import condition_song, load_attention
+    from ..data.dataset import open_entry
+    from ..models import make_attention
+    from ..song import song_from_entry, song_targets
     from ..viz import attention_heatmap
 
     clip = _clip(args)
-    loaded = load_attention(args.weights, clip)
-    ds, i = parse_entry(args.entry)
+    loaded = make_attention(args.weights, clip)
+    ds, i = open_entry(args.entry)
+    song = song_from_entry(ds, i)
+    if args.no_genre:
+        song.genre = None
+    st = song_targets(song, loaded, clip)
     e = ds.entries[i]
-    mfcc = ds.mfcc[i] if loaded.audio_encoder is not None else None
-    song = condition_song(loaded, clip, e.lyrics, None if args.no_genre else e.genre, mfcc)
-    attention_heatmap(song.labels, song.weights, f"{e.file_name} ({e.genre}, {loaded.cfg.kind})", args.out)
+    attention_heatmap(st.tokens, st.weights, f"{e.file_name} ({e.genre}, {st.kind})", args.out)
     sys.stdout.write(f"wrote {args.out}\n")
     return 0

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from . import GENRES
+from ..options import GENRES
+from ..safeload import FORMAT_KEY
 from .entries import FRAMES, N_MFCC, LAGEntry, parse_entries
 
 ENTRIES = "entries.jsonl"
@@ -91,6 +92,16 @@ def open_dataset(path: str | os.PathLike | None = None, layout: str = "coef-majo
     if not path.is_dir():
         raise DataError(f"dataset '{path}' does not exist; give a dataset folder (entries.jsonl + features.safetensors) or a LAG .pkl")
     return _open_folder(path)
+
+
+def open_entry(spec: str) -> tuple[LAGDataset, int]:
+    """`DATASET:KEY` -> (dataset, index). DATASET may contain colons (Windows paths) or be `sample`;
+    KEY is an index or a fileName."""
+    head, sep, key = spec.rpartition(":")
+    if not sep or not head:
+        raise DataError(f"entry must be DATASET:INDEX or DATASET:fileName (e.g. sample:3), found '{spec}'")
+    ds = open_dataset(head)
+    return ds, ds.index_of(key)
 
 
 def _open_folder(root: Path) -> LAGDataset:
@@ -162,7 +173,7 @@ def write_dataset(
     with atomic_dir(out_dir, force=force) as tmp:
         lines = [json.dumps(e.to_json(), ensure_ascii=False) for e in entries]
         (tmp / ENTRIES).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        save_file({"mfcc": mfcc.to(dtype).contiguous()}, str(tmp / FEATURES), metadata={"lag_format": "lag-dataset", "layout": "coef-major"})
+        save_file({"mfcc": mfcc.to(dtype).contiguous()}, str(tmp / FEATURES), metadata={FORMAT_KEY: "lag-dataset", "layout": "coef-major"})
         if audio:
             (tmp / AUDIO_DIR).mkdir()
             for name, src in audio.items():

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..audio.mfcc import FRAMES, N_MFCC
 from ..errors import DataError
-from . import GENRES
+from ..options import GENRES
 
 FIELDS = ("fileName", "lyrics", "mfcc", "genre", "genreIdx")
 MFCC_LEN = N_MFCC * FRAMES  # 55168

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import GENRES
+from ..options import GENRES
 from .dataset import SAMPLE_DIR, write_dataset
 from .entries import LAGEntry
 

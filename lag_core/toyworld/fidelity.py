@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..prompts import Targets, text_targets
+from ..options import DEFAULT_PRESET, GENRES
+from ..prompts import text_targets
 from ..sampler import SamplerConfig, sample_vqgan_clip
 from .judge import judge_genre
-from .render import GENRES
 
 CONDITIONS = {
     "a": "lyrics as text prompt",
@@ -64,14 +64,13 @@ class FidelityResult:
 
 def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 50, seeds=(0,), size: int = 64, conditions="abcd",
                  init: str = "random", callback=None) -> FidelityResult:
-    from ..attention.condition import condition_song
+    from ..song import song_from_entry, song_targets
 
     result = FidelityResult(seeds=list(seeds), init=init)
     start = time.perf_counter()
     total = len(dataset) * len(seeds) * len(conditions)
     done = 0
     for i, entry in enumerate(dataset.entries):
-        mfcc = dataset.mfcc[i]
         for seed in seeds:
             for c in conditions:
                 if c == "a":
@@ -79,9 +78,9 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 50, seeds=(0,), size
                 elif c == "b":
                     targets = text_targets(clip, [loaded.cfg.prompt(entry.genre)])
                 else:
-                    song = condition_song(loaded, clip, entry.lyrics, entry.genre if c == "c" else None,
-                                          mfcc if loaded.audio_encoder is not None else None)
-                    targets = Targets.from_embeddings(song.embeds)
+                    song = song_from_entry(dataset, i)
+                    song.genre = entry.genre if c == "c" else None
+                    targets = song_targets(song, loaded, clip).targets
                 cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=16, lr=0.15, init=init)
                 image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
                 judged = judge_genre(image[0].numpy())
@@ -101,7 +100,7 @@ def fidelity_grid(result: FidelityResult, dataset, path=None, scale: int = 2) ->
     from PIL import Image, ImageDraw
 
     from ..imageio import to_uint8
-    from ..viz import _font
+    from ..viz import font, save_picture
 
     conds = sorted({c for _, c in result.images})
     entries = sorted({i for i, _ in result.images})
@@ -110,21 +109,44 @@ def fidelity_grid(result: FidelityResult, dataset, path=None, scale: int = 2) ->
     label_w, pad, bar = 180, 4, 5
     canvas = Image.new("RGB", (label_w + len(conds) * (w + pad), 24 + len(entries) * (h + bar + pad)), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(11)
+    fnt = font(11)
     for k, c in enumerate(conds):
-        draw.text((label_w + k * (w + pad), 6), f"({c})", fill="black", font=font)
+        draw.text((label_w + k * (w + pad), 6), f"({c})", fill="black", font=fnt)
     hits = {(r["entry"], r["condition"]): r["hit"] for r in result.rows if r["seed"] == result.seeds[0]}
     for row, i in enumerate(entries):
         y = 24 + row * (h + bar + pad)
         e = dataset.entries[i]
-        draw.text((4, y + h // 2 - 6), f"{e.genre}: {e.lyrics[:24]}", fill="black", font=font)
+        draw.text((4, y + h // 2 - 6), f"{e.genre}: {e.lyrics[:24]}", fill="black", font=fnt)
         for k, c in enumerate(conds):
             x = label_w + k * (w + pad)
             tile = Image.fromarray(to_uint8(result.images[(i, c)])).resize((w, h), Image.NEAREST)
             canvas.paste(tile, (x, y))
             draw.rectangle([x, y + h, x + w, y + h + bar - 1], fill=(40, 170, 60) if hits.get((i, c)) else (210, 40, 40))
     if path is not None:
-        from ..viz import _save
-
-        _save(canvas, path)
+        save_picture(canvas, path)
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255)[None]
+
+
+def fidelity_report(out_dir, preset: str = DEFAULT_PRESET, attention: str | None = None, dataset: str = "sample",
+                    limit: int = 0, callback=None, **run_options) -> FidelityResult:
+    """`lag eval fidelity`: run the benchmark on a preset's models and write `fidelity_grid.png` and
+    `fidelity.json` into `out_dir`. `run_options` go to `run_fidelity` (steps, seeds, conditions, init)."""
+    import json
+    from pathlib import Path
+
+    from ..data.dataset import LAGDataset, open_dataset
+    from ..models import make_attention, make_preset
+    from ..safeload import atomic_path
+
+    vqgan, clip = make_preset(preset)
+    loaded = make_attention(attention or preset, clip)
+    ds = open_dataset(dataset)
+    if limit:
+        ds = LAGDataset(ds.root, ds.entries[:limit], ds.mfcc[:limit])
+    result = run_fidelity(vqgan, clip, loaded, ds, callback=callback, **run_options)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fidelity_grid(result, ds, out / "fidelity_grid.png")
+    with atomic_path(out / "fidelity.json") as tmp:
+        tmp.write_text(json.dumps({**result.summary(), "grid": str(out / "fidelity_grid.png"), "rows": result.rows}, indent=2))
+    return result

@@ -13,7 +13,8 @@ import functools
 
 import numpy as np
 
-from .render import COLORS, GENRES, GOLD, render_genre
+from ..options import GENRES
+from .render import COLORS, GOLD, render_genre
 
 PALETTE = {**COLORS, "gold": GOLD}
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..options import GENRES
+
 SIZE = 64
 COLORS = {
     "red": (220, 30, 30), "orange": (245, 140, 20), "yellow": (245, 225, 40), "green": (40, 180, 60),
@@ -25,7 +27,6 @@ COLORS = {
 }
 GOLD = (212, 175, 55)
 SHAPES = ("circle", "square", "triangle", "lightning", "wave")
-GENRES = ("metal", "pop", "rnb", "rap")
 GENRE_PHRASES = {
     "metal": ["metal style", "metal music album art", "a heavy metal cover"],
     "pop": ["pop style", "pop music album art", "a pop art cover"],

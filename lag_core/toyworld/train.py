@@ -77,10 +77,11 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
 
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                    max_steps: int | None = None, callback=None, views: float = 0.5) -> dict:
-    from ..clip_models import load_clip, save_clip
+    from ..clip_models import save_clip
+    from ..models import make_clip
 
     torch.manual_seed(seed)
-    clip = load_clip("toyworld-arch", seed=seed)
+    clip = make_clip("toyworld-arch", seed=seed)
     model = clip.model.train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(seed)
@@ -108,14 +109,15 @@ def train_toy_vqgan(out, minutes: float = 15.0, batch_size: int = 8, lr: float =
     """Train the autoencoder from scratch, or fine-tune the one in `init` (a file `load_vqgan` reads,
     of the toy world's config) when the renders change."""
     from ..errors import WeightsError
-    from ..vqgan import VQGAN, load_vqgan, save_vqgan
-    from ..vqgan.config import TOYWORLD
+    from ..models import named_config
+    from ..vqgan import VQGAN, VQGANConfig, load_vqgan, save_vqgan
 
+    arch = VQGANConfig.from_dict(named_config("vqgan", "toyworld-arch"))
     torch.manual_seed(seed)
-    model = VQGAN(TOYWORLD).train()
+    model = VQGAN(arch).train()
     if init is not None:
         start = load_vqgan(init)
-        if start.cfg != TOYWORLD:
+        if start.cfg != arch:
             raise WeightsError(f"--init {init} is not a toy-world autoencoder (its config differs); "
                                "give weights made by `lag toyworld train-vqgan`, or leave --init out")
         model.load_state_dict(start.state_dict())
@@ -146,7 +148,8 @@ def eval_clip_zero_shot(clip, n: int = 400, seed: int = 0) -> dict:
     with one shape)."""
     import numpy as np
 
-    from .render import COLORS, GENRES, draw, genre_scene, random_scene
+    from ..options import GENRES
+    from .render import COLORS, draw, genre_scene, random_scene
 
     rng = np.random.default_rng(seed)
     genre_prompts = clip.encode_text([f"{g} style" for g in GENRES])

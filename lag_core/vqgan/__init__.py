@@ -1,7 +1,8 @@
 """Clean-room VQGAN, state-dict compatible with taming-transformers."""
 
-from .config import TINY, VQGANConfig
-from .loader import convert_vqgan, infer_config, load_vqgan, save_vqgan
+from .config import VQGANConfig
+from .loader import convert_vqgan, infer_config, load_vqgan, random_vqgan, save_vqgan
 from .model import VQGAN, VectorQuantizer
 
-__all__ = ["TINY", "VQGAN", "VQGANConfig", "VectorQuantizer", "convert_vqgan", "infer_config", "load_vqgan", "save_vqgan"]
+__all__ = ["VQGAN", "VQGANConfig", "VectorQuantizer", "convert_vqgan", "infer_config", "load_vqgan", "random_vqgan",
+           "save_vqgan"]

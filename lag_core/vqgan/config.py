@@ -1,10 +1,20 @@
-"""VQGAN architecture config: the `ddconfig` of taming-transformers plus the codebook size."""
+"""VQGAN architecture config: the `ddconfig` of taming-transformers plus the codebook size.
+
+Named architectures live as JSON in `lag_core/model_configs/vqgan/` (resolved by `lag_core.models`):
+
+* `tiny`: taming layout, factor 8, a 256-entry codebook; for fast unit tests.
+* `toyworld-arch`: the toy world's autoencoder, 64x64 -> 8x8 codes. FSQ (7, 5, 5, 5) keeps colours
+  that a small VQ codebook collapsed (measured: 20.5 dB vs 18.3 dB PSNR, no blue lost). 8 norm
+  groups, not 32: with 32 channels, 32 groups normalise each channel alone and flat backgrounds
+  lose their colour (measured after 5 min on one core: 16.9 dB with 8 groups, 15.0 dB with 32,
+  16.5 dB with 1).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,6 @@ class VQGANConfig:
     # GroupNorm groups (taming: 32). With 32 channels, 32 groups normalise every channel on its own,
     # which erases flat colours; the toy world's narrow model uses fewer. Weights' shapes are unchanged.
     norm_groups: int = 32
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def downsample_factor(self) -> int:
@@ -39,13 +48,11 @@ class VQGANConfig:
         return 2 ** (len(self.ch_mult) - 1)
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        data.pop("extra")
-        return json.dumps(data, sort_keys=True)
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> VQGANConfig:
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         for key in ("ch_mult", "attn_resolutions", "fsq_levels"):
             if key in kwargs:
@@ -58,35 +65,3 @@ class VQGANConfig:
         dd = dict(params["ddconfig"])
         dd["out_ch"] = dd.get("out_ch", 3)
         return cls.from_dict({**dd, "embed_dim": params["embed_dim"], "n_embed": params["n_embed"]})
-
-
-def fsq_config(levels: tuple[int, ...], **kwargs) -> VQGANConfig:
-    return VQGANConfig(quantizer="fsq", fsq_levels=tuple(levels), embed_dim=len(levels),
-                       n_embed=int(__import__("math").prod(levels)), **kwargs)
-
-
-# The toy world's autoencoder: 64x64 -> 8x8 codes, FSQ (7, 5, 5, 5) keeps colours that a small
-# VQ codebook collapsed (measured: 20.5 dB vs 18.3 dB PSNR, no blue lost). 8 norm groups, not 32:
-# with 32 channels, 32 groups normalise each channel alone and flat backgrounds lose their colour
-# (measured after 5 min on one core: 16.9 dB with 8 groups, 15.0 dB with 32, 16.5 dB with 1).
-TOYWORLD = fsq_config(
-    (7, 5, 5, 5),
-    ch=32,
-    ch_mult=(1, 2, 2, 2),
-    num_res_blocks=1,
-    attn_resolutions=(8,),
-    resolution=64,
-    z_channels=64,
-    norm_groups=8,
-)
-
-TINY = VQGANConfig(
-    ch=32,
-    ch_mult=(1, 1, 2, 2),
-    num_res_blocks=1,
-    attn_resolutions=(8,),
-    resolution=64,
-    z_channels=32,
-    embed_dim=32,
-    n_embed=256,
-)

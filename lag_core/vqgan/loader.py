@@ -15,13 +15,12 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
-from ..safeload import read_weights, write_safetensors
+from ..safeload import FORMAT_KEY, read_weights, write_safetensors
 from .config import VQGANConfig
 from .model import FSQ, VQGAN
 
 log = logging.getLogger("lag")
 
-FORMAT_KEY = "lag_format"
 CONFIG_KEY = "lag_vqgan_config"
 _PREFIXES = ("first_stage_model.", "model.", "module.")
 
@@ -142,6 +141,17 @@ def build_vqgan(cfg: VQGANConfig, state: dict, source: str, device="cpu", dtype=
             "put the model's model.yaml beside the file, or use a taming VQModel checkpoint"
         ) from None
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def random_vqgan(cfg: VQGANConfig, seed: int = 0, device="cpu") -> VQGAN:
+    """An untrained VQGAN of a named architecture, seeded. A VQ codebook is spread like a trained
+    one (uniform in [-1, 1]), so random codes decode to varied colours."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VQGAN(cfg)
+        if cfg.quantizer == "vq":
+            torch.nn.init.uniform_(model.quantize.embedding.weight, -1.0, 1.0)
+    return model.to(device).eval().requires_grad_(False)
 
 
 def save_vqgan(model: VQGAN, path: str | os.PathLike, dtype: torch.dtype = torch.float32, extra: dict | None = None):

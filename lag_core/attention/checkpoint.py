@@ -1,0 +1,147 @@
+"""The lyric attention checkpoint: the one module that reads and writes its format.
+
+A checkpoint is one safetensors file:
+
+    attention.*       LyricAttention weights
+    audio_encoder.*   the audio encoder trained with it (optional)
+    optim.<p>.<slot>  AdamW state, needed only to resume (dropped by `strip_for_release`)
+
+and string metadata: the format name, the attention and audio encoder configs (so the file
+rebuilds its own model), the training config, the history of metrics per epoch, the CLIP it was
+trained with and the hash of the dataset it was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..audio.encoder import CONFIG_KEY as AUDIO_KEY
+from ..audio.encoder import AudioEncoder, AudioEncoderConfig
+from ..errors import WeightsError
+from ..options import TrainConfig
+from ..safeload import FORMAT_KEY, read_weights, write_safetensors
+from .model import AttentionConfig, LyricAttention
+
+FORMAT = "lyric_attention"
+ATTENTION_PREFIX = "attention."
+AUDIO_PREFIX = "audio_encoder."
+OPTIM_PREFIX = "optim."
+
+
+@dataclass
+class LoadedAttention:
+    attention: LyricAttention
+    audio_encoder: AudioEncoder | None
+    history: list[dict]
+    path: str
+
+    @property
+    def cfg(self) -> AttentionConfig:
+        return self.attention.cfg
+
+
+def _read(path, action: str) -> tuple[dict, dict]:
+    state, meta = read_weights(path)
+    if meta.get(FORMAT_KEY) != FORMAT:
+        raise WeightsError(f"'{path}' is not a lyric attention file ({FORMAT_KEY}={meta.get(FORMAT_KEY)!r}); {action}")
+    return state, meta
+
+
+def _part(state: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def save_checkpoint(path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer, cfg: TrainConfig,
+                    history: list[dict], dataset_hash: str) -> Path:
+    """Write a resumable checkpoint atomically (a complete file replaces the old one, or nothing does)."""
+    tensors = {ATTENTION_PREFIX + k: v for k, v in attention.state_dict().items()}
+    if audio_encoder is not None:
+        tensors.update({AUDIO_PREFIX + k: v for k, v in audio_encoder.state_dict().items()})
+    for pid, slots in optimizer.state_dict()["state"].items():
+        for name, value in slots.items():
+            tensors[f"{OPTIM_PREFIX}{pid}.{name}"] = torch.as_tensor(value).float().reshape(-1) if name == "step" else value
+    meta = {
+        FORMAT_KEY: FORMAT,
+        "attention_config": attention.cfg.to_json(),
+        "train_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
+        "metrics": json.dumps(history),
+        "epoch": str(len(history)),
+        "clip_model_id": attention.cfg.clip_model_id,
+        "genre_prompts": json.dumps(dict(zip(attention.cfg.genres, attention.cfg.prompts()))),
+        "dataset_hash": dataset_hash,
+    }
+    if audio_encoder is not None:
+        meta[AUDIO_KEY] = audio_encoder.cfg.to_json()
+    return write_safetensors(path, tensors, meta)
+
+
+def load_attention(path: str | os.PathLike, clip=None, device="cpu") -> LoadedAttention:
+    """Load a checkpoint for use; with `clip`, check it was trained for that CLIP."""
+    state, meta = _read(path, "train one with `lag train` or Train Lyric Attention")
+    cfg = AttentionConfig.from_json(meta["attention_config"])
+    if clip is not None:
+        if clip.embed_dim != cfg.dim:
+            raise WeightsError(
+                f"attention '{path}' was trained for a {cfg.dim}-dim CLIP ({cfg.clip_model_id}) but the loaded CLIP "
+                f"'{clip.model_id}' embeds to {clip.embed_dim}; load the CLIP it was trained with or retrain"
+            )
+        if cfg.clip_model_id and clip.model_id != cfg.clip_model_id:
+            raise WeightsError(
+                f"attention '{path}' was trained with CLIP '{cfg.clip_model_id}', not '{clip.model_id}'; "
+                "load that CLIP or retrain the attention with `lag train --clip ...`"
+            )
+    att = LyricAttention(cfg)
+    try:
+        att.load_state_dict({k: v.float() for k, v in _part(state, ATTENTION_PREFIX).items()})
+        audio = None
+        if AUDIO_KEY in meta:
+            audio = AudioEncoder(AudioEncoderConfig.from_json(meta[AUDIO_KEY]))
+            audio.load_state_dict({k: v.float() for k, v in _part(state, AUDIO_PREFIX).items()})
+    except RuntimeError as exc:
+        raise WeightsError(f"attention file '{path}' does not match its own config ({str(exc).splitlines()[0]}); retrain it") from None
+    history = json.loads(meta.get("metrics", "[]"))
+    return LoadedAttention(att.to(device).eval(), audio.to(device).eval() if audio else None, history, str(path))
+
+
+def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer) -> list[dict]:
+    """Restore a run saved by `save_checkpoint` into fresh modules and optimizer; returns its history."""
+    state, meta = _read(path, "cannot --resume from it")
+    if meta.get("release") == "true":
+        raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
+    saved = AttentionConfig.from_json(meta["attention_config"])
+    if saved != attention.cfg:
+        raise WeightsError(f"cannot resume '{path}': it was trained with {saved.to_json()}, this run asks for "
+                           f"{attention.cfg.to_json()}; use the same options or a new --out")
+    attention.load_state_dict(_part(state, ATTENTION_PREFIX))
+    if audio_encoder is not None:
+        audio_encoder.load_state_dict(_part(state, AUDIO_PREFIX))
+    opt_state = optimizer.state_dict()
+    slots: dict = {}
+    for key, value in _part(state, OPTIM_PREFIX).items():
+        pid, name = key.split(".", 1)
+        slots.setdefault(int(pid), {})[name] = value.reshape(()) if name == "step" else value
+    opt_state["state"] = slots
+    optimizer.load_state_dict(opt_state)
+    return json.loads(meta["metrics"])
+
+
+def strip_for_release(path: str | os.PathLike) -> Path:
+    """Drop the optimizer state (needed only to --resume) from a checkpoint, in place, atomically."""
+    state, meta = _read(path, "only lyric attention checkpoints can be stripped")
+    kept = {k: v for k, v in state.items() if not k.startswith(OPTIM_PREFIX)}
+    return write_safetensors(path, kept, {**meta, "release": "true"})
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """True for a readable lyric attention file (ours), False for anything else."""
+    try:
+        _read(path, "")
+    except WeightsError:
+        return False
+    return True
