@@ -78,8 +78,8 @@ class ClipModel:
         return self.tokenizer(texts).to(self.device)  # [N, context]
 
     @torch.no_grad()
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """L2-normalised text embeddings `[N, D]` (computed once per run by callers, not per step)."""
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """Unit text embeddings `[N, D]`, no gradient (callers compute them once per run, not per step)."""
         return F.normalize(self.model.encode_text(self.tokenize(texts)).float(), dim=-1)
 
     def normalize_pixels(self, images: torch.Tensor) -> torch.Tensor:
@@ -92,15 +92,18 @@ class ClipModel:
         mean, std = self._norm[key]
         return (images - mean) / std
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """Image embeddings `[B, D]` (not normalised; differentiable) for `[B, 3, S, S]` in 0..1."""
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw image features `[B, D]`: not normalised, differentiable, for `[B, 3, S, S]` in 0..1 at
+        CLIP's input size `S` (the sampler's cutouts)."""
         return self.model.encode_image(self.normalize_pixels(images))
 
     @torch.no_grad()
-    def encode_image_normalized(self, images: torch.Tensor) -> torch.Tensor:
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Unit image embeddings `[B, D]`, no gradient, for `[B, 3, H, W]` in 0..1 of any size
+        (resized to CLIP's input size first): image prompts, reference images, evaluation."""
         if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
             images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic", antialias=True)
-        return F.normalize(self.encode_image(images.clamp(0, 1)).float(), dim=-1)
+        return F.normalize(self.image_features(images.clamp(0, 1)).float(), dim=-1)
 
 
 def _register_config(name: str, cfg: dict) -> str:

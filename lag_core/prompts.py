@@ -66,9 +66,6 @@ class Targets:
     def dim(self) -> int:
         return self.embeds.shape[1]
 
-    def to(self, device) -> Targets:
-        return Targets(self.embeds.to(device), self.weights.to(device), list(self.labels))
-
     @staticmethod
     def from_embeddings(embeds: torch.Tensor, weight: float | torch.Tensor = 1.0, label: str = "embedding") -> Targets:
         """Wrap conditioning embeddings `[P, D]` or `[D]` as targets (normalised here)."""
@@ -99,7 +96,7 @@ def text_targets(clip, prompts: list[str]) -> Targets:
     if not prompts:
         raise InputError("the prompt list is empty; give at least one --prompt 'text[:weight]'")
     parsed = [parse_prompt(p) for p in prompts]
-    embeds = clip.encode_text([t for t, _ in parsed])  # [P, D]
+    embeds = clip.embed_texts([t for t, _ in parsed])  # [P, D]
     weights = torch.tensor([w for _, w in parsed], dtype=torch.float32, device=embeds.device)
     return Targets(embeds, weights, [t for t, _ in parsed])
 
@@ -108,7 +105,7 @@ def image_targets(clip, images: list[torch.Tensor], weights: list[float] | None 
     """Image prompts: each `[3, H, W]` in 0..1 is resized to CLIP's input size and encoded."""
     if not images:
         raise InputError("image prompt list is empty")
-    embeds = torch.cat([clip.encode_image_normalized(img[None].to(clip.device)) for img in images])  # [P, D]
+    embeds = torch.cat([clip.embed_images(img[None].to(clip.device)) for img in images])  # [P, D]
     weights = torch.tensor(weights or [1.0] * len(images), dtype=torch.float32, device=embeds.device)
     return Targets(embeds, weights, labels or [f"image{i}" for i in range(len(images))])
 

@@ -173,7 +173,7 @@ def sample_vqgan_clip(
                 image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
                 image = ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
                 cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
-                embeds = clip.encode_image(cutouts)  # [cutn, D]
+                embeds = clip.image_features(cutouts)  # [cutn, D]
             loss = targets_loss(embeds, targets)
             if cfg.init_weight:
                 loss = loss + cfg.init_weight * F.mse_loss(z, z0)

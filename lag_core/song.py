@@ -69,7 +69,7 @@ def song_targets(song: Song, loaded: LoadedAttention, clip, weight: float = 1.0)
     if not song.lyrics or not song.lyrics.strip():
         raise InputError("a song needs lyrics: give at least one word (or an entry of a dataset)")
     genre = _normalise_genre(song.genre, cfg.genres)
-    genre_q = clip.encode_text([cfg.prompt(genre)]).to(device) if genre else None  # [1, D]
+    genre_q = clip.embed_texts([cfg.prompt(genre)]).to(device) if genre else None  # [1, D]
     audio_embed = song.audio_embed
     if song.mfcc is not None:  # the MFCC wins over a ready embedding; without an audio encoder, no sound
         mfcc = song.mfcc.to(device).float()

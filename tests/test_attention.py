@@ -120,7 +120,7 @@ def test_checkpoint_round_trip_and_wrong_clip(tmp_path, clip, sample):
     with torch.no_grad():
         feats = encode_lyric_tokens(clip, [e.lyrics])
         keys, mask = pad_tokens(feats)
-        ref, _ = res.model(keys, mask, clip.encode_text([loaded.cfg.prompt(e.genre)]), sample.mfcc[4:5])
+        ref, _ = res.model(keys, mask, clip.embed_texts([loaded.cfg.prompt(e.genre)]), sample.mfcc[4:5])
     torch.testing.assert_close(song.targets.embeds, ref)
     assert len(song.tokens) == song.weights.shape[0] and song.kind == "mha" and song.genre == e.genre
     other = make_clip("tiny", seed=5)

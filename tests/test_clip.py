@@ -12,7 +12,7 @@ def test_tiny_preset_is_seeded(tiny_models):
     _, clip = tiny_models
     again = make_clip("tiny")
     assert clip.image_size == 32 and clip.embed_dim == 64
-    e1, e2 = clip.encode_text(["metal", "pop"]), again.encode_text(["metal", "pop"])
+    e1, e2 = clip.embed_texts(["metal", "pop"]), again.embed_texts(["metal", "pop"])
     torch.testing.assert_close(e1, e2)
     assert torch.allclose(e1.norm(dim=-1), torch.ones(2))
     assert not torch.allclose(e1[0], e1[1])
@@ -22,9 +22,9 @@ def test_own_file_round_trip(tmp_path, tiny_models):
     _, clip = tiny_models
     path = save_clip(clip, tmp_path / "clip.safetensors")
     loaded = make_clip(str(path))
-    torch.testing.assert_close(loaded.encode_text(["a dark sea"]), clip.encode_text(["a dark sea"]))
+    torch.testing.assert_close(loaded.embed_texts(["a dark sea"]), clip.embed_texts(["a dark sea"]))
     img = torch.rand(2, 3, 32, 32)
-    torch.testing.assert_close(loaded.encode_image(img), clip.encode_image(img))
+    torch.testing.assert_close(loaded.image_features(img), clip.image_features(img))
     assert loaded.model_id == clip.model_id
 
 
@@ -35,10 +35,10 @@ def test_arch_plus_file_and_folder(tmp_path, tiny_models):
     weights = tmp_path / "open_clip_model.safetensors"
     save_file({k: v.contiguous() for k, v in clip.model.state_dict().items()}, str(weights))
     by_arch = make_clip(f"lag-tiny-clip:{weights}")
-    torch.testing.assert_close(by_arch.encode_text(["x"]), clip.encode_text(["x"]))
+    torch.testing.assert_close(by_arch.embed_texts(["x"]), clip.embed_texts(["x"]))
     (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": clip.model_cfg}))
     by_dir = make_clip(str(tmp_path))
-    torch.testing.assert_close(by_dir.encode_text(["x"]), clip.encode_text(["x"]))
+    torch.testing.assert_close(by_dir.embed_texts(["x"]), clip.embed_texts(["x"]))
 
 
 def test_clip_spec_errors(tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_batch_first_attention_matches_open_clip(spec):
 
     def run():
         x = images.clone().requires_grad_(True)
-        emb = clip.encode_image(x)
+        emb = clip.image_features(x)
         emb.square().sum().backward()
         return emb.detach(), x.grad
 

@@ -108,7 +108,7 @@ def test_clip_loader_reloads_when_the_file_behind_a_spec_changes(inproc, tmp_pat
     save_clip(make_clip("tiny", seed=2), path)
     (third,) = loader.load("[preset] tiny", open_clip_spec=str(path))
     assert third is not first
-    assert not torch.allclose(third.encode_text(["x"]), first.encode_text(["x"]))
+    assert not torch.allclose(third.embed_texts(["x"]), first.embed_texts(["x"]))
 
 
 def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):

@@ -44,7 +44,7 @@ def compute_text_features(clip, lyrics: list[str], prompts: list[str]) -> TextFe
     items = encode_lyric_tokens(clip, lyrics)
     tokens, mask = pad_tokens(items)  # [N, L, D], [N, L]
     pooled = torch.stack([t.pooled for t in items])  # [N, D]
-    genres = clip.encode_text(prompts)
+    genres = clip.embed_texts(prompts)
     ids = {text: i for i, text in enumerate(dict.fromkeys(lyrics))}
     lyric_ids = torch.tensor([ids[t] for t in lyrics])
     return TextFeatures(tokens.cpu(), mask.cpu(), pooled.cpu(), genres.cpu(), lyric_ids)

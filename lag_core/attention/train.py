@@ -102,7 +102,7 @@ def _image_embeds(clip, image_dir: str | None, genres) -> torch.Tensor | None:
         files = sorted(p for p in (root / genre).glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
         if not files:
             raise InputError(f"reference image folder '{root / genre}' has no images; put a few .png/.jpg per genre there")
-        embeds = torch.cat([clip.encode_image_normalized(load_image(f)[None].to(clip.device)) for f in files])
+        embeds = torch.cat([clip.embed_images(load_image(f)[None].to(clip.device)) for f in files])
         out.append(torch.nn.functional.normalize(embeds.mean(0), dim=-1))
     return torch.stack(out).cpu()
 

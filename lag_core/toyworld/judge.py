@@ -61,13 +61,6 @@ def judge_genre(img) -> str:
     return GENRES[int(np.argmin(((centroids - f) ** 2).sum(1)))]
 
 
-def genre_scores(img) -> dict[str, float]:
-    """Negative distances to each genre's centroid (higher = closer)."""
-    centroids, scale = _centroids()
-    f = features(img) / scale
-    return {g: -float(d) for g, d in zip(GENRES, np.sqrt(((centroids - f) ** 2).sum(1)))}
-
-
 def dominant_color(img) -> str:
     """The palette colour covering most of the foreground (pixels unlike the border's colour)."""
     x = _as_float(img)

@@ -89,7 +89,7 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
     def loss_fn(seeds):
         images, captions = batch(seeds)
         images = sampler_views(images, views, gen)
-        img = F.normalize(clip.encode_image(images), dim=-1)  # [B, D]
+        img = F.normalize(clip.image_features(images), dim=-1)  # [B, D]
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
         same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B]: identical captions are positives
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
@@ -152,20 +152,20 @@ def eval_clip_zero_shot(clip, n: int = 400, seed: int = 0) -> dict:
     from .render import COLORS, draw, genre_scene, random_scene
 
     rng = np.random.default_rng(seed)
-    genre_prompts = clip.encode_text([f"{g} style" for g in GENRES])
-    bright_prompts = clip.encode_text(["a dark background", "a bright background"])
+    genre_prompts = clip.embed_texts([f"{g} style" for g in GENRES])
+    bright_prompts = clip.embed_texts(["a dark background", "a bright background"])
     color_names = [c for c in COLORS]
-    color_prompts = clip.encode_text([f"something {c}" for c in color_names])
+    color_prompts = clip.embed_texts([f"something {c}" for c in color_names])
     hits = {"genre": [], "brightness": [], "color": []}
     for i in range(n):
         g = GENRES[i % 4]
         img = draw(genre_scene(g, rng), rng)
-        e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
+        e = clip.embed_images(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
         hits["genre"].append(GENRES[int((e @ genre_prompts.T).argmax())] == g)
         scene = random_scene(rng)
         scene.shapes = scene.shapes[:1]
         img = draw(scene, rng)
-        e = clip.encode_image_normalized(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
+        e = clip.embed_images(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
         hits["brightness"].append(int((e @ bright_prompts.T).argmax()) == int(scene.bright))
         hits["color"].append(color_names[int((e @ color_prompts.T).argmax())] == scene.shapes[0].color)
     return {k: float(np.mean(v)) for k, v in hits.items()}
