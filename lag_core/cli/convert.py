@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import torch
 
 from ..errors import InputError
+from .output import emit
 
 
 def add_parser(sub) -> None:
@@ -38,5 +38,4 @@ def run(args) -> int:
         clip = make_clip(spec)
         save_clip(clip, args.dst, dtype=dtype)
         info = {"out": args.dst, "kind": "clip", "model_id": clip.model_id}
-    sys.stdout.write((json.dumps(info) if args.json else f"wrote {args.dst}") + "\n")
-    return 0
+    return emit(args, info, f"wrote {args.dst}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from .output import emit
 
 
 def add_parser(sub) -> None:
@@ -39,11 +40,6 @@ def add_parser(sub) -> None:
     s.set_defaults(func=run_build_sample)
 
 
-def _emit(args, info: dict, text: str) -> int:
-    sys.stdout.write((json.dumps(info) if args.json else text) + "\n")
-    return 0
-
-
 def run_convert(args) -> int:
     from ..data.dataset import open_dataset, write_dataset
 
@@ -52,7 +48,7 @@ def run_convert(args) -> int:
     for problem in ds.problems:
         sys.stderr.write(f"lag data convert: warning: {problem}\n")
     info = {"out": args.out_dir, "entries": len(ds), "genres": ds.genre_counts(), "problems": ds.problems}
-    return _emit(args, info, f"wrote {args.out_dir} ({len(ds)} entries, {len(ds.problems)} problems)")
+    return emit(args, info, f"wrote {args.out_dir} ({len(ds)} entries, {len(ds.problems)} problems)")
 
 
 def run_info(args) -> int:
@@ -63,7 +59,7 @@ def run_info(args) -> int:
     lines = [f"{args.path}: {info['entries']} entries, mfcc {info['mfcc_shape']}, audio for {info['audio']}",
              "genres: " + ", ".join(f"{g} {n}" for g, n in info["genres"].items())]
     lines += [f"problem: {p}" for p in info["problems"]] or ["no problems found"]
-    return _emit(args, info, "\n".join(lines))
+    return emit(args, info, "\n".join(lines))
 
 
 def run_build(args) -> int:
@@ -76,7 +72,7 @@ def run_build(args) -> int:
                              callback=bar)
     finally:
         bar.close()
-    return _emit(args, info, f"wrote {info['out']} ({info['entries']} entries)")
+    return emit(args, info, f"wrote {info['out']} ({info['entries']} entries)")
 
 
 def run_build_sample(args) -> int:

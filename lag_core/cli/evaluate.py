@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from ..options import DEFAULT_PRESET, PRESETS
+from .output import emit
 
 
 def add_parser(sub) -> None:
@@ -35,5 +33,4 @@ def run_fidelity_cmd(args) -> int:
                                  steps=args.steps, seeds=tuple(args.seeds), conditions=args.conditions, init=args.init)
     finally:
         bar.close()
-    sys.stdout.write((json.dumps(result.summary()) if args.json else result.table()) + "\n")
-    return 0
+    return emit(args, result.summary(), result.table())

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..options import INIT_MODES, OPTIMIZERS, PRECISIONS, PRESETS, AugmentConfig, SamplerConfig
+from .output import emit
 
 
 def add_parser(sub) -> None:
@@ -71,9 +70,5 @@ def run(args: argparse.Namespace) -> int:
         summary = generate(job, callback=bar)
     finally:
         bar.close()
-    if args.json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-    else:
-        sys.stdout.write(f"wrote {summary['out']} ({summary['steps']} steps, {summary['it_per_s']} it/s, "
-                         f"loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f})\n")
-    return 0
+    return emit(args, summary, f"wrote {summary['out']} ({summary['steps']} steps, {summary['it_per_s']} it/s, "
+                               f"loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f})")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..errors import InputError
 from ..options import ATTENTION_KINDS, DEFAULT_PRESET, PRESETS, TrainConfig
+from .output import emit
 
 
 def add_parser(sub) -> None:
@@ -100,12 +100,8 @@ def run_train(args) -> int:
     summary = {"out": args.out, "curves": str(curves), "epochs": last["epoch"], "seconds": round(result.seconds, 3),
                "text_features_from_cache": result.from_cache, "world_size": world,
                **{k: v for k, v in last.items() if k != "epoch"}}
-    if args.json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-    else:
-        sys.stdout.write(f"wrote {args.out} (epoch {last['epoch']}: val loss {last['val_loss']:.4f}, "
-                         f"genre acc {last['val_acc']:.2f}) and {summary['curves']}\n")
-    return 0
+    return emit(args, summary, f"wrote {args.out} (epoch {last['epoch']}: val loss {last['val_loss']:.4f}, "
+                               f"genre acc {last['val_acc']:.2f}) and {summary['curves']}")
 
 
 def run_map(args) -> int:
