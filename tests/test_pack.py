@@ -11,7 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from packinfo import CORE, load_pack, object_info  # noqa: E402
+from packinfo import (  # noqa: E402
+    API_DIR,
+    CORE,
+    CORE_DISPLAY_NAMES,
+    WORKFLOW_DIR,
+    load_pack,
+    object_info,
+    thumbnail_comment,
+)
 
 from lag_core.comfy.workflow import api_to_ui, set_inputs, ui_to_api  # noqa: E402
 from lag_core.errors import InputError  # noqa: E402
@@ -66,14 +74,14 @@ def test_validate_inputs_messages():
     assert "not a plain file name" in train.VALIDATE_INPUTS("../evil")
 
 
-WORKFLOWS = sorted((ROOT / "workflows" / "api").glob("*.json"))
+WORKFLOWS = sorted(API_DIR.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_ui_and_api_twins_agree(path):
     info = object_info()
     api = json.loads(path.read_text())
-    ui = json.loads((ROOT / "workflows" / path.name).read_text())
+    ui = json.loads((WORKFLOW_DIR / path.name).read_text())
     assert ui["version"] and ui["nodes"] and "links" in ui
     for node in ui["nodes"]:
         assert node["type"] in info, f"{node['type']} is neither a pack node nor a known core node"
@@ -86,9 +94,47 @@ def test_ui_and_api_twins_agree(path):
         assert ids[dst]["inputs"][dst_slot]["link"] == link_id
 
 
-def test_five_workflows_bundled():
+def test_five_workflows_bundled_the_first_one_to_start_with():
     assert len(WORKFLOWS) == 5
-    assert sorted(p.name for p in (ROOT / "workflows").glob("*.json")) == sorted(p.name for p in WORKFLOWS)
+    assert sorted(p.name for p in WORKFLOW_DIR.glob("*.json")) == [p.name for p in WORKFLOWS]
+    assert WORKFLOWS[0].stem.startswith("1_start_here")
+    assert not (ROOT / "workflows").exists()  # one folder: ComfyUI would list a second one's templates twice
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_every_workflow_has_its_thumbnail_made_from_it(path):
+    """The template browser shows NAME.jpg as the card. make_workflows.py --thumbnails makes it from the
+    workflow's own output and stamps the graph's hash in the JPEG comment: a changed graph needs a new card."""
+    from PIL import Image
+
+    jpg = WORKFLOW_DIR / f"{path.stem}.jpg"
+    assert jpg.is_file(), f"{jpg.name} is missing: run `make workflows`"
+    assert 4_000 < jpg.stat().st_size < 300_000
+    with Image.open(jpg) as im:
+        assert im.format == "JPEG" and im.mode == "RGB"
+        assert im.width == im.height and 256 <= im.width <= 1024
+        im.load()
+        assert im.getextrema() != ((0, 0), (0, 0), (0, 0))
+        comment = im.info.get("comment", b"").decode()
+    assert comment == thumbnail_comment(json.loads(path.read_text())), f"{jpg.name} is stale: run `make workflows`"
+
+
+def test_no_stray_thumbnails():
+    assert sorted(p.stem for p in WORKFLOW_DIR.glob("*.jpg")) == [p.stem for p in WORKFLOWS]
+
+
+def test_no_title_is_a_core_node_display_name():
+    """A node titled like a core node ("Load CLIP", "Load Audio") cannot be told apart from it."""
+    pack = load_pack()
+    core_names = set(CORE_DISPLAY_NAMES.values())
+    assert not core_names & set(pack.NODE_DISPLAY_NAME_MAPPINGS.values())
+    for path in WORKFLOWS:
+        for node in json.loads((WORKFLOW_DIR / path.name).read_text())["nodes"]:
+            title = node.get("title") or pack.NODE_DISPLAY_NAME_MAPPINGS.get(node["type"], node["type"])
+            own = CORE_DISPLAY_NAMES.get(node["type"])
+            assert title == own or title not in core_names, f"{path.stem}: node {node['id']} is titled '{title}'"
+            if node["type"] in pack.NODE_DISPLAY_NAME_MAPPINGS:
+                assert title == pack.NODE_DISPLAY_NAME_MAPPINGS[node["type"]], f"{path.stem}: node {node['id']}"
 
 
 def test_set_inputs_and_round_trip():
@@ -117,3 +163,31 @@ def test_option_lists_match_the_engine():
     generate = build_parser()._subparsers._group_actions[0].choices["generate"]
     init = next(a for a in generate._actions if a.dest == "init")
     assert list(init.choices) == list(INIT_MODES)
+
+
+def test_preview_is_the_image_itself_in_whole_pixel_blocks():
+    """ComfyUI fits a preview into max_size x max_size with bilinear resampling (server.send_image): a 64 px
+    image sent with 512 came out as a blurred 512 px picture. Now it is sent 4x nearest-neighbour with
+    max_size at its own size, so the server leaves it alone."""
+    import numpy as np
+    import torch
+    from PIL import ImageOps
+
+    common = sys.modules[load_pack().__name__ + ".nodes.common"]
+    image = torch.rand(1, 64, 48, 3)
+    fmt, pil, max_size = common.preview_tuple(image)
+    assert fmt == "JPEG" and pil.size == (192, 256) and max_size == 256
+    assert ImageOps.contain(pil, (max_size, max_size)).size == pil.size
+    small = pil.resize((48, 64), resample=0)  # back to 1:1 with nearest: the very pixels that will be saved
+    assert (np.array(small) == (image[0].clamp(0, 1) * 255).round().byte().numpy()).all()
+    assert common.preview_tuple(torch.rand(512, 512, 3))[1].size == (512, 512)  # large images keep their size
+
+
+def test_training_curves_name_the_saved_file():
+    from lag_core.viz import plot_training_curves
+
+    history = [{"epoch": i + 1, "train_loss": 2.0 - i * 0.1, "val_loss": 1.5, "val_acc": 0.5} for i in range(3)]
+    plain = plot_training_curves(history)
+    titled = plot_training_curves(history, title="saved my.safetensors in models/lag/attention\nrefresh")
+    assert plain.shape == (1, 300, 760, 3) and titled.shape == (1, 350, 760, 3)
+    assert titled[0, :50].min() < 0.5  # the title is drawn above the panels
