@@ -44,9 +44,33 @@ def test_pyproject_installs_only_lag_core():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert data["tool"]["setuptools"]["packages"]["find"]["include"] == ["lag_core*"]
     assert data["project"]["scripts"]["lag"] == "lag_core.cli.main:main"
-    assert {"PublisherId", "DisplayName", "Icon"} <= set(data["tool"]["comfy"])
     assert not any(d.startswith("torch==") for d in data["project"]["dependencies"])
     assert not (ROOT / "install.py").exists()
+
+
+def test_registry_fields():
+    """What `comfy node publish` reads (docs.comfy.org/registry/specifications)."""
+    import re
+
+    import tomllib
+    from PIL import Image
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    name = data["project"]["name"]  # the node id: < 100 chars, letters/digits/-/_/., no two specials in a row,
+    assert len(name) < 100 and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*", name)  # starts with a letter
+    assert re.fullmatch(r"\d+\.\d+\.\d+", data["project"]["version"])
+    assert {"Repository", "Documentation", "Bug Tracker"} <= set(data["project"]["urls"])
+    comfy = data["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"] and comfy["requires-comfyui"].startswith(">=")
+    # The Icon is a URL to docs/icon.png in the repository: a real square picture, at most 400 px.
+    assert comfy["Icon"].startswith(data["project"]["urls"]["Repository"].replace("github.com", "raw.githubusercontent.com"))
+    icon = ROOT / comfy["Icon"].split("/main/", 1)[1]
+    with Image.open(icon) as im:
+        assert im.format == "PNG" and im.width == im.height and 128 <= im.width <= 400
+        colors = im.convert("RGB").getcolors(1 << 16)  # None: more than 65536
+        assert colors is None or len(colors) > 256  # a picture, not a flat placeholder
+    ignored = (ROOT / ".comfyignore").read_text().split()
+    assert {"tests/", "bench/", "scripts/"} <= set(ignored) and "docs/icon.png" not in ignored
 
 
 def test_node_metadata():
