@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,6 @@ def test_pyproject_installs_only_lag_core():
 
 def test_registry_fields():
     """What `comfy node publish` reads (docs.comfy.org/registry/specifications)."""
-    import re
-
     import tomllib
     from PIL import Image
 
@@ -215,3 +214,49 @@ def test_training_curves_name_the_saved_file():
     titled = plot_training_curves(history, title="saved my.safetensors in models/lag/attention\nrefresh")
     assert plain.shape == (1, 300, 760, 3) and titled.shape == (1, 350, 760, 3)
     assert titled[0, :50].min() < 0.5  # the title is drawn above the panels
+
+
+SCANNED_MODULES = {"subprocess", "socket", "urllib", "http", "websocket", "requests", "httpx", "aiohttp", "importlib", "ctypes"}
+
+
+def _scanner_findings(path: Path) -> set[str]:
+    """What the registry's scanner looks for: eval/exec, subprocess, network, dynamic imports, os.environ writes."""
+    import ast
+
+    def is_environ(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {f"import {a.name.split('.')[0]}" for a in node.names if a.name.split(".")[0] in SCANNED_MODULES}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in SCANNED_MODULES:
+            found.add(f"import {node.module.split('.')[0]}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec", "__import__", "compile"):
+            found.add(f"{node.func.id}()")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if is_environ(node.func.value) and node.func.attr in ("setdefault", "update", "pop", "popitem", "clear", "__setitem__"):
+                found.add("os.environ write")
+            elif isinstance(node.func.value, ast.Name) and node.func.value.id == "os" and node.func.attr in ("system", "popen", "putenv", "unsetenv"):
+                found.add(f"os.{node.func.attr}()")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(isinstance(t, ast.Subscript) and is_environ(t.value) for t in targets):
+                found.add("os.environ write")
+    return found
+
+
+def test_what_the_scanner_flags_is_listed_in_the_readme():
+    """Every shipped Python file with a flagged call is in the README's table, and the table lists nothing else."""
+    ignored = {line.rstrip("/") for line in (ROOT / ".comfyignore").read_text().splitlines() if line and not line.startswith("#")}
+    shipped = [ROOT / "__init__.py"] + [p for top in ("nodes", "lag_core") for p in sorted((ROOT / top).rglob("*.py"))]
+    assert not [p for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignored
+                and p.name not in ("nodes", "lag_core") and any(p.rglob("*.py"))]  # no other shipped Python
+    flagged = {str(p.relative_to(ROOT)): f for p in shipped if (f := _scanner_findings(p))}
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### What the registry's scanner flags", 1)[1].split("\n#", 1)[0]
+    listed = set(re.findall(r"^\| `([^`]+\.py)` \|", section, flags=re.M))
+    assert set(flagged) == listed, flagged
+    assert flagged["lag_core/clip_models.py"] == {"import socket"}
+    assert flagged["lag_core/sampler.py"] == {"os.environ write"}
+    assert "nodes/common.py" not in flagged and not any("eval()" in f or "exec()" in f for f in flagged.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 
@@ -62,7 +63,7 @@ class VQGANConfig:
 
 def fsq_config(levels: tuple[int, ...], **kwargs) -> VQGANConfig:
     return VQGANConfig(quantizer="fsq", fsq_levels=tuple(levels), embed_dim=len(levels),
-                       n_embed=int(__import__("math").prod(levels)), **kwargs)
+                       n_embed=math.prod(levels), **kwargs)
 
 
 # The toy world's autoencoder: 64x64 -> 8x8 codes, FSQ (7, 5, 5, 5) keeps colours that a small
