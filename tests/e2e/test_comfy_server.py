@@ -115,3 +115,41 @@ def test_interrupt_stops_a_long_sampler_run(comfy_server):
         client.run(api, progress=on_progress, timeout=300)
     assert time.time() - start < 60
     assert seen and max(seen) < 5000
+
+
+def test_live_previews_are_the_image_at_its_own_pixels(comfy_server):
+    """The server fits each preview into max_size x max_size (bilinear); ours arrive as the 64 px image
+    enlarged 4x with nearest-neighbour, not blurred up to 512 px."""
+    import io
+    import struct
+    import urllib.request
+    import uuid
+
+    import websocket
+    from PIL import Image
+
+    api = json.loads((API_DIR / "4_text_prompt_vqgan_clip.json").read_text())
+    api["3"]["inputs"].update(steps=5, seed=4242, preview_every=5)
+    client_id = uuid.uuid4().hex
+    ws = websocket.create_connection(f"ws://127.0.0.1:{comfy_server.port}/ws?clientId={client_id}", timeout=120)
+    sizes = []
+    try:
+        body = json.dumps({"prompt": api, "client_id": client_id}).encode()
+        req = urllib.request.Request(comfy_server.url + "/prompt", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            prompt_id = json.loads(resp.read())["prompt_id"]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            msg = ws.recv()
+            if isinstance(msg, bytes):
+                event, image_type = struct.unpack(">II", msg[:8])
+                if event == 1:  # PREVIEW_IMAGE; image_type 1 = JPEG
+                    sizes.append((image_type, Image.open(io.BytesIO(msg[8:])).size))
+                continue
+            data = json.loads(msg)
+            assert data["type"] != "execution_error", data
+            if data["type"] == "executing" and data["data"].get("node") is None and data["data"].get("prompt_id") == prompt_id:
+                break
+    finally:
+        ws.close()
+    assert sizes and set(sizes) == {(1, (256, 256))}, sizes
