@@ -160,34 +160,6 @@ def test_no_title_is_a_core_node_display_name():
                 assert title == pack.NODE_DISPLAY_NAME_MAPPINGS[node["type"]], f"{path.stem}: node {node['id']}"
 
 
-def test_set_inputs_and_round_trip():
-    info = object_info()
-    api = json.loads(WORKFLOWS[0].read_text())
-    set_inputs(api, ["5.steps=3", "5.prompts=a storm"])
-    assert api["5"]["inputs"]["steps"] == 3 and api["5"]["inputs"]["prompts"] == "a storm"
-    with pytest.raises(InputError, match="NODE_ID.input=value"):
-        set_inputs(api, ["steps=3"])
-    with pytest.raises(InputError, match="does not have"):
-        set_inputs(api, ["99.steps=3"])
-    again = ui_to_api(api_to_ui(api, info), info)
-    assert {k: v["inputs"] for k, v in again.items()} == {k: v["inputs"] for k, v in api.items()}
-    assert "SaveImage" in CORE
-
-
-def test_option_lists_match_the_engine():
-    """The node and the CLI spell the sampler's choices out (so that importing them stays cheap);
-    they must be the engine's."""
-    from lag_core.cli.main import build_parser
-    from lag_core.sampler import INIT_MODES, OPTIMIZERS
-
-    inputs = load_pack().NODE_CLASS_MAPPINGS["LAGVQGANCLIPSampler"].INPUT_TYPES()["required"]
-    assert inputs["init"][0] == list(INIT_MODES)
-    assert sorted(inputs["optimizer"][0]) == sorted(OPTIMIZERS)
-    generate = build_parser()._subparsers._group_actions[0].choices["generate"]
-    init = next(a for a in generate._actions if a.dest == "init")
-    assert list(init.choices) == list(INIT_MODES)
-
-
 def test_preview_is_the_image_itself_in_whole_pixel_blocks():
     """ComfyUI fits a preview into max_size x max_size with bilinear resampling (server.send_image): a 64 px
     image sent with 512 came out as a blurred 512 px picture. Now it is sent 4x nearest-neighbour with
@@ -260,3 +232,31 @@ def test_what_the_scanner_flags_is_listed_in_the_readme():
     assert flagged["lag_core/clip_models.py"] == {"import socket"}
     assert flagged["lag_core/sampler.py"] == {"os.environ write"}
     assert "nodes/common.py" not in flagged and not any("eval()" in f or "exec()" in f for f in flagged.values())
+
+
+def test_set_inputs_and_round_trip():
+    info = object_info()
+    api = json.loads(WORKFLOWS[0].read_text())
+    set_inputs(api, ["5.steps=3", "5.prompts=a storm"])
+    assert api["5"]["inputs"]["steps"] == 3 and api["5"]["inputs"]["prompts"] == "a storm"
+    with pytest.raises(InputError, match="NODE_ID.input=value"):
+        set_inputs(api, ["steps=3"])
+    with pytest.raises(InputError, match="does not have"):
+        set_inputs(api, ["99.steps=3"])
+    again = ui_to_api(api_to_ui(api, info), info)
+    assert {k: v["inputs"] for k, v in again.items()} == {k: v["inputs"] for k, v in api.items()}
+    assert "SaveImage" in CORE
+
+
+def test_option_lists_match_the_engine():
+    """The node and the CLI spell the sampler's choices out (so that importing them stays cheap);
+    they must be the engine's."""
+    from lag_core.cli.main import build_parser
+    from lag_core.sampler import INIT_MODES, OPTIMIZERS
+
+    inputs = load_pack().NODE_CLASS_MAPPINGS["LAGVQGANCLIPSampler"].INPUT_TYPES()["required"]
+    assert inputs["init"][0] == list(INIT_MODES)
+    assert sorted(inputs["optimizer"][0]) == sorted(OPTIMIZERS)
+    generate = build_parser()._subparsers._group_actions[0].choices["generate"]
+    init = next(a for a in generate._actions if a.dest == "init")
+    assert list(init.choices) == list(INIT_MODES)
