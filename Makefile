@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py
 
 workflows: $(STAMP)
-	$(BIN)/python scripts/make_workflows.py
+	$(BIN)/python scripts/make_workflows.py --thumbnails
 
 clean:
 	rm -rf $(VENV) output .pytest_cache .ruff_cache .comfyui

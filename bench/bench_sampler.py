@@ -76,7 +76,7 @@ def reference_loop(vqgan, clip, targets, cfg: SamplerConfig):
         opt.zero_grad()
         out = ClampWithGrad.apply(vqgan.decode(vqgan.quantize(z)).add(1).div(2), 0.0, 1.0)
         cut = augment(reference_cutouts(out, clip.image_size, cfg.cutn, cfg.cut_pow, gen), dev_gen)
-        embeds = clip.encode_image(cut)
+        embeds = clip.image_features(cut)
         loss = sum(
             w * spherical_distance(embeds, t[None]).mean() for t, w in zip(targets.embeds, targets.weights.tolist())
         )
@@ -106,7 +106,7 @@ def step_breakdown(vqgan, clip, size: int, cutn: int, reps: int) -> dict[str, fl
         ClampWithGrad.apply(vqgan.decode(vqgan.quantize(zz)).add(1).div(2), 0.0, 1.0).mean().backward()
 
     def clip_part():
-        clip.encode_image(cuts.clone().requires_grad_(True)).sum().backward()
+        clip.image_features(cuts.clone().requires_grad_(True)).sum().backward()
 
     def ours_cutouts():
         img = image.clone().requires_grad_(True)

@@ -62,19 +62,24 @@ def _panel(draw, box, series: dict[str, list[float]], title: str, fnt, ylim=None
         draw.text((x0 + 8, y0 + 6 + 14 * k), name, fill=color, font=fnt)
 
 
-def plot_training_curves(history: list[dict], path: str | os.PathLike | None = None) -> torch.Tensor:
-    """Loss (train/val) and genre accuracy per epoch, side by side."""
+def plot_training_curves(history: list[dict], path: str | os.PathLike | None = None, title: str = "") -> torch.Tensor:
+    """Loss (train/val) and genre accuracy per epoch, side by side, under an optional title (one line
+    per line of `title`, e.g. where the weights were saved)."""
     from PIL import Image, ImageDraw
 
-    img = Image.new("RGB", (760, 300), (255, 255, 255))
+    lines = [line for line in title.splitlines() if line.strip()]
+    top = 20 * len(lines) + (10 if lines else 0)  # rows for the title above the panels
+    img = Image.new("RGB", (760, 300 + top), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     fnt = font(12)
+    for i, line in enumerate(lines):
+        draw.text((12, 10 + 20 * i), line, fill=(20, 20, 20), font=font(14 if i == 0 else 12))
     col = lambda key: [h.get(key) for h in history]  # noqa: E731
-    _panel(draw, (60, 30, 360, 260), {"train loss": col("train_loss"), "val loss": col("val_loss")}, "loss", fnt)
+    _panel(draw, (60, 30 + top, 360, 260 + top), {"train loss": col("train_loss"), "val loss": col("val_loss")}, "loss", fnt)
     acc = {"val genre acc": col("val_acc")}
     if any(h.get("val_acc_audio_only") is not None for h in history):
         acc["val acc, audio only"] = col("val_acc_audio_only")
-    _panel(draw, (440, 30, 740, 260), acc, "genre top-1 accuracy", fnt, ylim=(0.0, 1.0))
+    _panel(draw, (440, 30 + top, 740, 260 + top), acc, "genre top-1 accuracy", fnt, ylim=(0.0, 1.0))
     if path is not None:
         save_picture(img, path)
     return to_tensor(img)

@@ -29,7 +29,7 @@ def load_encoder(name: str, clip):
 class LAGAudioFeatureEncoder:
     DESCRIPTION = ("Turns a song's sound into features: the LAG MFCC (22050 Hz, 128 coefficients, 431 frames per 10 s) "
                    "and an embedding in CLIP's space from a trained audio encoder (stored in an attention file) or the "
-                   "untrained statistics encoder. Give AUDIO (e.g. from Load Audio) or an MFCC (e.g. from Load LAG Entry).")
+                   "untrained statistics encoder. Give AUDIO (e.g. from Load Audio (LAG) or ComfyUI's Load Audio) or an MFCC (e.g. from Load LAG Entry).")
     CATEGORY = "LAG/audio"
     RETURN_TYPES = ("LAG_AUDIO_EMBED", "LAG_MFCC", "IMAGE")
     RETURN_NAMES = ("audio_embed", "mfcc", "mfcc_image")

@@ -7,7 +7,6 @@ cheaply and the pack can be imported outside ComfyUI (tests, docs).
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -141,14 +140,29 @@ def progress(total: int, preview_every: int = 0):
         preview = None
         image = info.get("image")
         if preview_every and image is not None and (step % preview_every == 0 or step == steps):
-            from PIL import Image
-
-            from ..lag_core.imageio import to_uint8
-
-            preview = ("JPEG", Image.fromarray(to_uint8(image)), 512)
+            preview = preview_tuple(image)
         pbar.update_absolute(step, steps, preview)
 
     return callback
+
+
+PREVIEW_SIDE = 256  # small images are previewed up to this size, in whole-pixel blocks
+
+
+def preview_tuple(image):
+    """ComfyUI's preview `(format, PIL image, max_size)` for `[H, W, 3]` / `[1, H, W, 3]` in 0..1: the image's own
+    pixels, enlarged by a whole factor with nearest-neighbour when small (64 px -> 256 px), and `max_size` set to
+    that size so that the server (which fits every preview into max_size x max_size with bilinear resampling)
+    leaves it as it is. The preview is then what will be saved, not a blurred 512 px version of it."""
+    from PIL import Image
+
+    from ..lag_core.imageio import to_uint8
+
+    pil = Image.fromarray(to_uint8(image))
+    factor = max(1, min(4, PREVIEW_SIDE // max(pil.size)))
+    if factor > 1:
+        pil = pil.resize((pil.width * factor, pil.height * factor), Image.Resampling.NEAREST)
+    return ("JPEG", pil, max(pil.size))
 
 
 def input_directory() -> Path | None:
@@ -157,7 +171,3 @@ def input_directory() -> Path | None:
     import folder_paths
 
     return Path(folder_paths.get_input_directory())
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

@@ -52,7 +52,7 @@ class LAGVQGANCLIPSampler:
         return {
             "required": {
                 "vqgan": ("LAG_VQGAN", {"tooltip": "From Load VQGAN."}),
-                "clip": ("LAG_CLIP", {"tooltip": "From Load CLIP."}),
+                "clip": ("LAG_CLIP", {"tooltip": "From Load CLIP (open_clip)."}),
                 "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "One prompt per line, 'text' or 'text:weight'."}),
                 "width": ("INT", {"default": S.width, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),
                 "height": ("INT", {"default": S.height, "min": 8, "max": 4096, "step": 8, "tooltip": "A multiple of the VQGAN's factor (8 bundled, 16 taming)."}),

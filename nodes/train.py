@@ -11,11 +11,14 @@ class LAGTrainAttention:
     DESCRIPTION = ("Trains lyric attention (and its audio encoder) on a LAG dataset with the genre-weighted CLIP loss "
                    "(symmetric InfoNCE against genre prompts with weight genre_weight and the lyric text with the rest). "
                    "CLIP stays frozen; its text features are cached on disk. Saves the weights to "
-                   "ComfyUI/models/lag/attention/<out_name>.safetensors and shows the loss/accuracy curves.")
+                   "ComfyUI/models/lag/attention/<out_name>.safetensors; the curves picture (connect it to Preview "
+                   "Image) names the saved file in its title. After a refresh (press R), pick the file in Lyric "
+                   "Attention's 'weights' list, and in Audio Feature Encoder's 'encoder' list for its audio encoder.")
     CATEGORY = "LAG/training"
     RETURN_TYPES = ("STRING", "IMAGE")
     RETURN_NAMES = ("weights_name", "curves")
-    OUTPUT_TOOLTIPS = ("File name of the saved weights (pick it in Lyric Attention after a refresh).", "Loss and accuracy per epoch.")
+    OUTPUT_TOOLTIPS = ("File name of the saved weights (pick it in Lyric Attention's 'weights' after a refresh).",
+                       "Loss and accuracy per epoch, titled with the saved file's name.")
     FUNCTION = "train"
     OUTPUT_NODE = True
 
@@ -61,4 +64,6 @@ class LAGTrainAttention:
         # ComfyUI runs nodes under inference mode; training needs autograd (as ComfyUI's own trainer does).
         with torch.inference_mode(False), torch.enable_grad():
             result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(epochs))
-        return {"ui": {"text": [name]}, "result": (name, plot_training_curves(result.history))}
+        title = (f"saved {name} in {out.parent}\n"
+                 "refresh (R), then pick it in Lyric Attention > weights or Audio Feature Encoder > encoder")
+        return {"ui": {"text": [name]}, "result": (name, plot_training_curves(result.history, title=title))}
