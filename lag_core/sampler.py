@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .cutouts import AugmentConfig, make_cutouts
 from .device import autocast, resolve_precision
 from .errors import InputError
+from .memory import format_bytes, physical_memory_bytes
 from .prompts import Targets, targets_loss
 
 log = logging.getLogger("lag")
@@ -54,7 +55,9 @@ class SamplerConfig:
     cut_pow: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ema: float = 0.0  # EMA decay of the latent for the output (0 = off)
-    save_every: int = 0  # keep a frame every N steps (0 = none)
+    save_every: int = 0  # a frame every N steps (0 = none), passed to the callback as info["frame"]
+    keep_frames: bool = True  # also keep those frames in SampleResult.frames (False: stream them to the callback only)
+    max_frame_bytes: int | None = None  # memory the kept frames may take (None: a quarter of this machine's)
     deterministic: bool = False
     precision: str = "auto"
 
@@ -81,12 +84,30 @@ class SamplerConfig:
             raise InputError(f"ema must be in [0, 1), found {self.ema}")
         if self.save_every < 0:
             raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
+        self._check_frame_memory()
+
+    def frame_count(self) -> int:
+        return self.steps // self.save_every if self.save_every and self.steps > 0 else 0
+
+    def _check_frame_memory(self) -> None:
+        """Kept frames are float32 `[F, H, W, 3]`: refuse before running when they would not fit."""
+        if not self.keep_frames or not self.frame_count():
+            return
+        needed = self.frame_count() * self.height * self.width * 3 * 4
+        explicit = self.max_frame_bytes is not None
+        limit = self.max_frame_bytes if explicit else physical_memory_bytes() // 4
+        if needed > limit:
+            raise InputError(
+                f"keeping {self.frame_count()} frames (a frame every {self.save_every} of {self.steps} steps) of "
+                f"{self.width}x{self.height} needs {format_bytes(needed)} of memory, more than the {format_bytes(limit)} "
+                f"allowed ({'max_frame_bytes' if explicit else 'a quarter of this machine' + chr(39) + 's memory'}); keep a frame less often, or run fewer steps or a smaller size"
+            )
 
 
 @dataclass
 class SampleResult:
     image: torch.Tensor  # [1, H, W, 3] float32 in 0..1 (ComfyUI IMAGE layout), on CPU
-    frames: torch.Tensor | None  # [F, H, W, 3] or None
+    frames: torch.Tensor | None  # [F, H, W, 3], or None (no save_every, or keep_frames off)
     losses: list[float]
     seconds: float
     steps: int
@@ -181,7 +202,9 @@ def sample_vqgan_clip(
 ) -> SampleResult:
     """Run VQGAN-CLIP. `callback(step, total, info)` is called once per step; raising in it stops
     the run (nothing is written by this function). `info` has `loss` and `image` (the image CLIP
-    scored at this step, `[1, H, W, 3]`), plus `frame` on steps that keep a frame."""
+    scored at this step, `[1, H, W, 3]`), plus `frame` (`[1, H, W, 3]`) every `save_every` steps.
+    With `keep_frames` the frames are also returned, in one `[F, H, W, 3]` tensor whose size
+    `cfg.validate` checked before the run; without it they only go to the callback."""
     cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
     amp_dtype = resolve_precision(cfg.precision, device)
@@ -206,7 +229,9 @@ def sample_vqgan_clip(
         optimizer = OPTIMIZERS[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None
         losses: list[float] = []
-        frames: list[torch.Tensor] = []
+        # Allocated once, at the size validate() accepted: never grows, never concatenated.
+        frames = torch.empty((cfg.frame_count(), cfg.height, cfg.width, 3)) if cfg.keep_frames and cfg.frame_count() else None
+        kept = 0
         for step in range(1, cfg.steps + 1):
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, amp_dtype):
@@ -224,18 +249,21 @@ def sample_vqgan_clip(
                 if z_ema is not None:
                     z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
             losses.append(float(loss.detach()))
-            keep_frame = cfg.save_every and step % cfg.save_every == 0
-            if keep_frame:
-                frames.append(_render(vqgan, z_ema if z_ema is not None else z))
+            frame = None
+            if cfg.save_every and step % cfg.save_every == 0 and (frames is not None or callback is not None):
+                frame = _render(vqgan, z_ema if z_ema is not None else z)  # [1, H, W, 3]
+                if frames is not None:
+                    frames[kept] = frame[0]
+                    kept += 1
             if callback is not None:
                 info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
-                if keep_frame:
-                    info["frame"] = frames[-1]
+                if frame is not None:
+                    info["frame"] = frame
                 callback(step, cfg.steps, info)
         final = _render(vqgan, z_ema if z_ema is not None else z)
     return SampleResult(
         image=final,
-        frames=torch.cat(frames) if frames else None,
+        frames=frames,
         losses=losses,
         seconds=time.perf_counter() - start,
         steps=cfg.steps,

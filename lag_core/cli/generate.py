@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.size[0], height=args.size[1], steps=args.steps, lr=args.lr, optimizer=args.optimizer,
         seed=args.seed, init=init, init_weight=args.init_weight, cutn=args.cutn, cut_pow=args.cut_pow,
         augment=AugmentConfig(enabled=not args.no_augment), ema=args.ema, save_every=args.save_every,
+        keep_frames=False,  # frames stream to --frames-dir: none are held in memory
         deterministic=args.deterministic, precision=args.precision,
     )
     # Check everything that needs no model before loading any.
@@ -148,11 +149,12 @@ def run(args: argparse.Namespace) -> int:
 
     frames_dir = Path(args.frames_dir) if args.frames_dir else None
     bar = TqdmCallback("generate", enabled=None)
+    written: list[Path] = []
 
     def callback(step, total, info):
         bar(step, total, info)
         if frames_dir is not None and "frame" in info:
-            save_png(info["frame"], frames_dir / f"frame_{step:05d}.png")
+            written.append(save_png(info["frame"], frames_dir / f"frame_{step:05d}.png"))
 
     try:
         result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_image, callback=callback)
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         "size": [cfg.width, cfg.height],
         "seed": cfg.seed,
         "device": str(device),
-        "frames": 0 if result.frames is None else int(result.frames.shape[0]),
+        "frames": len(written),
     }
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
