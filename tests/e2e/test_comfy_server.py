@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -149,15 +152,32 @@ def test_timeout_behind_another_client_cancels_only_our_own_prompt(comfy_server,
         # A's cancel of a prompt that is gone says so, and still does not touch B.
         again = a.cancel(a_id)
         assert again.state == "unknown" and thread.is_alive()
+        # Ctrl-C on `lag comfy run` queued behind B: its own prompt is deleted, B runs on.
+        workflow = tmp_path / "a2.json"
+        a_api["3"]["inputs"]["seed"] = 780
+        workflow.write_text(json.dumps(a_api))
+        cli = subprocess.Popen([str(Path(sys.executable).parent / "lag"), "comfy", "run", str(workflow), "--server",
+                                comfy_server.url, "--out", str(tmp_path / "a2")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while not a.queue()[1] and cli.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        (a2_id,) = a.queue()[1]
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=60)
+        assert cli.returncode == 130, err
+        assert err == f"lag comfy run: interrupted: stopped by Ctrl-C; prompt {a2_id} was deleted from the server's queue before it ran\n"
+        assert thread.is_alive() and "error" not in b_result and a.history(a2_id) is None
     finally:
         if "prompt_id" in b_result:
             b_outcome = b.cancel(b_result["prompt_id"])
         thread.join(120)
     assert b_outcome.state == "interrupted" and "interrupted" in b_result.get("error", ""), (b_outcome, b_result)
     assert max(b_steps) < 5000
-    # A's prompt never ran, not even after B's job ended.
+    # A's prompts never ran, not even after B's job ended.
     time.sleep(2)
-    assert a.history(a_id) is None and a_id not in sum(a.queue(), [])
+    for prompt_id in (a_id, a2_id):
+        assert a.history(prompt_id) is None and prompt_id not in sum(a.queue(), [])
     assert not (tmp_path / "a").exists()
 
 
