@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -30,7 +31,15 @@ import torch
 import torch.nn.functional as F
 
 from .errors import WeightsError
-from .safeload import FORMAT_KEY, read_weights, write_safetensors
+from .memory import format_bytes, physical_memory_bytes
+from .safeload import (
+    FORMAT_KEY,
+    SAFETENSORS_SUFFIX,
+    read_safetensors_header,
+    read_weights,
+    tensor_shapes,
+    write_safetensors,
+)
 
 log = logging.getLogger("lag")
 
@@ -137,7 +146,95 @@ class _QuietRandomInit(logging.Filter):
         return "initialized randomly" not in record.getMessage()
 
 
-def _create(arch: str, cfg: dict, seed: int | None = None) -> torch.nn.Module:
+# Sizes no CLIP comes near (open_clip's largest: width 1792, 48 layers, a 250k vocabulary). A
+# config beyond them is not a CLIP this pack builds; refused before any model, even an empty one
+# on the meta device, is constructed.
+_CFG_BOUNDS = {"embed_dim": 32768, "width": 32768, "layers": 256, "heads": 1024, "head_width": 8192,
+               "patch_size": 1024, "image_size": 4096, "context_length": 8192, "vocab_size": 1 << 22}
+# Config entries that make open_clip fetch from Hugging Face's hub (a text tower, a tokenizer).
+_HUB_KEYS = ("hf_model_name", "hf_tokenizer_name")
+
+
+def _check_cfg(cfg, source: str) -> None:
+    """The config is an open_clip model config of sane size (numbers checked, nothing built)."""
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("vision_cfg"), dict) or not isinstance(cfg.get("text_cfg"), dict):
+        raise WeightsError(
+            f"the CLIP config of '{source}' is not an open_clip model config (expected an object with embed_dim, "
+            "vision_cfg and text_cfg); convert the weights again or pass a built-in architecture as ARCH:FILE"
+        )
+    for where, section in (("", cfg), ("vision_cfg.", cfg["vision_cfg"]), ("text_cfg.", cfg["text_cfg"])):
+        for key, bound in _CFG_BOUNDS.items():
+            if key not in section:
+                continue
+            value = section[key]
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= bound for v in values):
+                raise WeightsError(
+                    f"the CLIP config of '{source}' has {where}{key} = {json.dumps(value)[:60]}; expected whole numbers "
+                    f"from 1 to {bound} (no CLIP is larger): the file is not a CLIP this pack builds"
+                )
+        ratio = section.get("mlp_ratio", 4.0)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 64:
+            raise WeightsError(f"the CLIP config of '{source}' has {where}mlp_ratio = {json.dumps(ratio)[:60]}; expected a number in (0, 64]")
+
+
+def _hub_needs(cfg: dict) -> list[str]:
+    text_cfg = cfg.get("text_cfg") or {}
+    return [f"{key} '{text_cfg[key]}'" for key in _HUB_KEYS if text_cfg.get(key)]
+
+
+def _meta_shapes(arch: str, cfg: dict, source: str) -> dict[str, tuple[int, ...]]:
+    """The state dict shapes of `arch`, from a model built on the meta device (no memory)."""
+    import open_clip
+
+    _register_config(arch, cfg)
+    quiet = _QuietRandomInit()
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        with torch.device("meta"):
+            model = open_clip.create_model(arch, pretrained=None, device="meta", pretrained_text=False)
+    except Exception as exc:  # noqa: BLE001 - any config open_clip cannot build: one line
+        raise WeightsError(
+            f"the CLIP config of '{source}' does not build an open_clip model ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:160]}); convert the weights again or pass a built-in architecture as ARCH:FILE"
+        ) from None
+    finally:
+        root.removeFilter(quiet)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("attn_mask")}
+
+
+def _plan(arch: str, cfg: dict, source: str, *, from_file: bool, allow_download: bool = False, file_bytes: int = 0):
+    """Everything checked before a CLIP is built: the config (sizes; a config read from a file
+    never names anything to download), then the exact parameter count from a meta-device build,
+    whose float32 memory (plus the file's tensors while loading) must fit this machine.
+    Returns the expected state dict shapes."""
+    _check_cfg(cfg, source)
+    hub = _hub_needs(cfg)
+    if hub and from_file:
+        raise WeightsError(
+            f"'{source}' asks for parts fetched from Hugging Face's hub ({', '.join(hub)}); a file's own config never "
+            "downloads anything. Load its weights with a built-in open_clip architecture instead: ARCH:FILE with --download"
+        )
+    if hub and not allow_download:
+        raise WeightsError(
+            f"CLIP architecture '{arch}' needs {', '.join(hub)} from Hugging Face's hub, which is fetched only when "
+            "downloads are allowed: pass --download (Load CLIP: allow_download), or pick an architecture without them"
+        )
+    shapes = _meta_shapes(arch, cfg, source)
+    params = sum(math.prod(shape) for shape in shapes.values())
+    need, have = params * 4 + file_bytes, physical_memory_bytes()
+    if need > have:
+        raise WeightsError(
+            f"'{source}' is a CLIP of {params / 1e9:.2f} billion parameters: building it needs about {format_bytes(need)} "
+            f"(float32{', with the file' + chr(39) + 's tensors while loading' if file_bytes else ''}), more than this "
+            f"machine's {format_bytes(have)}; use a smaller CLIP"
+        )
+    return shapes
+
+
+def _build(arch: str, cfg: dict, seed: int | None = None) -> torch.nn.Module:
+    """The real model (random init from `seed`); call `_plan` first."""
     import open_clip
 
     _register_config(arch, cfg)
@@ -148,14 +245,59 @@ def _create(arch: str, cfg: dict, seed: int | None = None) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            model = open_clip.create_model(arch, pretrained=None)
+            # pretrained_text=False: an HF text tower's weights come from our file, not the hub.
+            model = open_clip.create_model(arch, pretrained=None, pretrained_text=False)
     finally:
         root.removeFilter(quiet)
     return model
 
 
-def _load_into(model: torch.nn.Module, weights: Path, source: str) -> None:
-    state, _ = read_weights(weights)
+def _create(arch: str, cfg: dict, seed: int | None = None, allow_download: bool = False) -> torch.nn.Module:
+    """A randomly initialised model of a config the pack ships or open_clip has built in."""
+    _plan(arch, cfg, f"{arch}:random", from_file=False, allow_download=allow_download)
+    return _build(arch, cfg, seed)
+
+
+def _file_tensors(path: Path):
+    """`({name: (shape, nbytes)}, metadata, state or None)`: from the safetensors header alone,
+    or from the tensors of a pickled checkpoint (which has no header: read, memory-mapped)."""
+    if path.suffix == SAFETENSORS_SUFFIX:
+        shapes, metadata = read_safetensors_header(path)
+        return shapes, metadata, None
+    state, metadata = read_weights(path)
+    return tensor_shapes(state), metadata, state
+
+
+def _check_tensors(expected: dict, found: dict, weights: Path, what: str, fix: str) -> None:
+    """The file's tensor names and shapes are exactly the model's (before the model exists)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(k for k in set(found) - set(expected) if not k.endswith("attn_mask"))
+    wrong = [f"{k} {list(found[k][0])} vs {list(expected[k])}" for k in sorted(set(expected) & set(found)) if found[k][0] != expected[k]]
+    if missing or unexpected or wrong:
+        more = lambda items: f"{items[:3]}{'...' if len(items) > 3 else ''}"  # noqa: E731
+        raise WeightsError(
+            f"CLIP weights '{weights}' {what} (missing {more(missing)}, unexpected {more(unexpected)}, "
+            f"shapes that differ {more(wrong)}); {fix}"
+        )
+
+
+def _load_checked(arch: str, cfg: dict, weights: Path, source: str, allow_download: bool) -> torch.nn.Module:
+    """A built-in architecture plus a weights file: the file's header is read and checked against
+    the architecture before anything is built."""
+    found, _, state = _file_tensors(weights)
+    found = {k.removeprefix("module."): v for k, v in found.items()}
+    expected = _plan(arch, cfg, f"{arch}:{weights.name}", from_file=False, allow_download=allow_download,
+                     file_bytes=sum(n for _, n in found.values()))
+    _check_tensors(expected, found, weights, f"do not fit architecture '{source}'",
+                   "pick the architecture the file was trained with (e.g. ViT-B-32-quickgelu for OpenAI weights)")
+    model = _build(arch, cfg)
+    _load_into(model, weights, source, state)
+    return model
+
+
+def _load_into(model: torch.nn.Module, weights: Path, source: str, state: dict | None = None) -> None:
+    if state is None:
+        state, _ = read_weights(weights)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("attn_mask")]
@@ -258,24 +400,35 @@ def load_clip(
     if cfg is None:
         raise WeightsError(f"unknown open_clip architecture '{arch}'; `python -c \"import open_clip; print(open_clip.list_models())\"` lists them")
     if rest == "random":  # an untrained model of a real architecture: benchmarks and tests only
-        model = _create(arch, cfg, seed=seed)
+        model = _create(arch, cfg, seed=seed, allow_download=allow_download)
         return _finish(model, arch, cfg, f"{arch}:random-seed{seed}", None, device)
     weights = Path(rest).expanduser()
     if weights.suffix in WEIGHT_SUFFIXES or os.sep in rest:
         if not weights.is_file():
             raise WeightsError(f"CLIP weights file '{weights}' does not exist; check the path")
-        model = _create(arch, cfg)
-        _load_into(model, weights, arch)
+        model = _load_checked(arch, cfg, weights, arch, allow_download)
         return _finish(model, arch, cfg, f"{arch}:{weights.name}:{_file_id(weights)}", None, device)
     return _load_pretrained_tag(arch, rest, cfg, device, allow_download, cache_dir)
+
+
+def _read_json(text: str, where: str, expected: str):
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"{where} is not valid JSON ({type(exc).__name__}); expected {expected}; convert the weights again") from None
+
+
+def _cfg_arch(prefix: str, cfg: dict) -> str:
+    """An open_clip registry name that changes with the config (a cache key by content)."""
+    return prefix + hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _load_folder(path: Path, device) -> ClipModel:
     config_file = path / "open_clip_config.json"
     if not config_file.is_file():
         raise WeightsError(f"CLIP folder '{path}' has no open_clip_config.json; expected open_clip's local-dir layout")
-    data = json.loads(config_file.read_text())
-    cfg = data.get("model_cfg")
+    data = _read_json(config_file.read_bytes(), f"'{config_file}'", "open_clip's local-dir layout")
+    cfg = data.get("model_cfg") if isinstance(data, dict) else None
     if not cfg:
         raise WeightsError(f"'{config_file}' has no 'model_cfg' entry; expected open_clip's local-dir layout")
     candidates = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
@@ -283,29 +436,40 @@ def _load_folder(path: Path, device) -> ClipModel:
     if not preferred:
         raise WeightsError(f"CLIP folder '{path}' has no weights file ({', '.join(WEIGHT_SUFFIXES)})")
     weights = preferred[0]
-    arch = "lag-dir-" + _file_id(weights)
-    model = _create(arch, cfg)
-    _load_into(model, weights, str(path))
-    return _finish(model, arch, cfg, f"dir:{path.name}:{_file_id(weights)}", data.get("preprocess_cfg"), device)
+    _check_cfg(cfg, str(config_file))
+    arch = _cfg_arch("lag-dir-", cfg)
+    found, _, state = _file_tensors(weights)
+    found = {k.removeprefix("module."): v for k, v in found.items()}
+    expected = _plan(arch, cfg, str(config_file), from_file=True, file_bytes=sum(n for _, n in found.values()))
+    _check_tensors(expected, found, weights, f"do not fit the config in '{config_file}'", "put the matching open_clip_config.json beside them")
+    model = _build(arch, cfg)
+    _load_into(model, weights, str(path), state)
+    preprocess = data.get("preprocess_cfg") if isinstance(data.get("preprocess_cfg"), dict) else None
+    return _finish(model, arch, cfg, f"dir:{path.name}:{_file_id(weights)}", preprocess, device)
 
 
 def _load_own_file(path: Path, device) -> ClipModel:
-    state, metadata = read_weights(path)
+    """A file written by `save_clip`: its metadata carries the config. Only the header is read
+    until the config and the tensors' names and shapes have been checked against each other."""
+    found, metadata, state = _file_tensors(path)
     if CLIP_CONFIG_KEY not in metadata:
         raise WeightsError(
             f"'{path}' does not say which CLIP architecture it is; pass ARCH:{path} (e.g. ViT-B-32:{path}) "
             "or convert it once with `lag convert-weights --clip-arch ARCH`"
         )
-    info = json.loads(metadata[CLIP_CONFIG_KEY])
-    cfg = info["model_cfg"]
-    arch = "lag-file-" + hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
-    model = _create(arch, cfg)
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    missing = [k for k in missing if not k.endswith("attn_mask")]
-    if missing or unexpected:
-        raise WeightsError(f"CLIP file '{path}' does not match its own config (missing {missing[:3]}, unexpected {unexpected[:3]}); convert it again")
-    model_id = info.get("model_id") or f"{path.stem}:{_file_id(path)}"
-    return _finish(model, arch, cfg, model_id, info.get("preprocess_cfg"), device)
+    info = _read_json(metadata[CLIP_CONFIG_KEY], f"the {CLIP_CONFIG_KEY} metadata of '{path}'", "the JSON `lag convert-weights` writes")
+    cfg = info.get("model_cfg") if isinstance(info, dict) else None
+    _check_cfg(cfg, str(path))
+    arch = _cfg_arch("lag-file-", cfg)
+    expected = _plan(arch, cfg, str(path), from_file=True, file_bytes=sum(n for _, n in found.values()))
+    _check_tensors(expected, found, path, "do not match the file's own config", "convert it again")
+    if state is None:
+        state, _ = read_weights(path)
+    model = _build(arch, cfg)
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    model_id = info.get("model_id") if isinstance(info.get("model_id"), str) else f"{path.stem}:{_file_id(path)}"
+    preprocess = info.get("preprocess_cfg") if isinstance(info.get("preprocess_cfg"), dict) else None
+    return _finish(model, arch, cfg, model_id, preprocess, device)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -363,8 +527,7 @@ def _load_pretrained_tag(arch, tag, cfg, device, allow_download, cache_dir) -> C
                 f"file elsewhere and pass {arch}:/path/to/file, or put it in {where}"
             )
         path = download_pretrained(pcfg, cache_dir=cache_dir)
-    model = _create(arch, cfg)
-    _load_into(model, Path(path), arch)
+    model = _load_checked(arch, cfg, Path(path), arch, allow_download)
     preprocess = {k: pcfg[k] for k in ("mean", "std") if k in pcfg}
     return _finish(model, arch, cfg, f"{arch}:{tag}", preprocess, device)
 

@@ -8,6 +8,7 @@ Everything that needs no model is checked before any model loads.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,8 @@ def generate(job: GenerateJob, callback=None) -> dict:
     from .prompts import Targets, image_targets, text_targets
     from .sampler import sample_vqgan_clip
 
-    cfg, song = job.sampler, job.song
+    cfg = dataclasses.replace(job.sampler, keep_frames=False)  # frames stream to frames_dir: none held in memory
+    song = job.song
     if not job.prompts and not job.image_prompts and song is None:
         raise InputError("the prompt list is empty; give at least one --prompt 'text[:weight]', --image-prompt FILE, "
                          "or a song with --entry DATASET:INDEX (or --lyrics TEXT --genre G)")
@@ -124,12 +126,13 @@ def generate(job: GenerateJob, callback=None) -> dict:
         parts.append(song_targets(the_song, loaded, clip, song.weight).targets)
     targets = Targets.cat(parts)
     frames_dir = Path(job.frames_dir) if job.frames_dir else None
+    written: list[Path] = []
 
     def on_step(step, total, info):
         if callback is not None:
             callback(step, total, info)
         if frames_dir is not None and "frame" in info:
-            save_png(info["frame"], frames_dir / f"frame_{step:05d}.png")
+            written.append(save_png(info["frame"], frames_dir / f"frame_{step:05d}.png"))
 
     result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_image, callback=on_step)
     out = save_png(result.image, job.out)
@@ -143,5 +146,5 @@ def generate(job: GenerateJob, callback=None) -> dict:
         "size": [cfg.width, cfg.height],
         "seed": cfg.seed,
         "device": str(device),
-        "frames": 0 if result.frames is None else int(result.frames.shape[0]),
+        "frames": len(written),
     }

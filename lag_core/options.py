@@ -60,7 +60,9 @@ class SamplerConfig:
     cut_pow: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ema: float = 0.0  # EMA decay of the latent for the output (0 = off)
-    save_every: int = 0  # keep a frame every N steps (0 = none)
+    save_every: int = 0  # a frame every N steps (0 = none), passed to the callback as info["frame"]
+    keep_frames: bool = True  # also keep those frames in SampleResult.frames (False: stream them to the callback only)
+    max_frame_bytes: int | None = None  # memory the kept frames may take (None: a quarter of this machine's)
     deterministic: bool = False
     precision: str = "auto"
 
@@ -86,6 +88,27 @@ class SamplerConfig:
             raise InputError(f"ema must be in [0, 1), found {self.ema}")
         if self.save_every < 0:
             raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
+        self._check_frame_memory()
+
+    def frame_count(self) -> int:
+        return self.steps // self.save_every if self.save_every and self.steps > 0 else 0
+
+    def _check_frame_memory(self) -> None:
+        """Kept frames are float32 `[F, H, W, 3]`: refuse before running when they would not fit."""
+        from .memory import format_bytes, physical_memory_bytes
+
+        if not self.keep_frames or not self.frame_count():
+            return
+        needed = self.frame_count() * self.height * self.width * 3 * 4
+        explicit = self.max_frame_bytes is not None
+        limit = self.max_frame_bytes if explicit else physical_memory_bytes() // 4
+        if needed > limit:
+            allowed = "max_frame_bytes" if explicit else "a quarter of this machine's memory"
+            raise InputError(
+                f"keeping {self.frame_count()} frames (a frame every {self.save_every} of {self.steps} steps) of "
+                f"{self.width}x{self.height} needs {format_bytes(needed)} of memory, more than the {format_bytes(limit)} "
+                f"allowed ({allowed}); keep a frame less often, or run fewer steps or a smaller size"
+            )
 
 
 @dataclass

@@ -159,6 +159,43 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     )
 
 
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2}
+
+
+def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, tuple[tuple[int, ...], int]], dict[str, str]]:
+    """Names, shapes and byte sizes of a safetensors file's tensors, and its metadata, from the
+    header alone: nothing is loaded. Returns `({name: (shape, nbytes)}, metadata)`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file '{path}' does not exist; check the path or put the file there")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"weight file '{path}' is empty; download it again")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {}
+            for name in f.keys():
+                view = f.get_slice(name)
+                shape = tuple(int(n) for n in view.get_shape())
+                count = 1
+                for n in shape:
+                    count *= n
+                tensors[name] = (shape, count * _DTYPE_BYTES.get(view.get_dtype(), 1))
+    except Exception as exc:  # noqa: BLE001
+        raise WeightsError(
+            f"could not read '{path}' as safetensors ({_first_sentence(exc)}); "
+            "the file is corrupt or truncated: download or convert it again"
+        ) from None
+    return tensors, metadata
+
+
+def tensor_shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], int]]:
+    """`read_safetensors_header`'s view of tensors already read (pickled checkpoints have no header)."""
+    return {k: (tuple(v.shape), v.numel() * v.element_size()) for k, v in state.items()}
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temp path beside `target`; on success it replaces `target`, on error it is removed."""

@@ -45,7 +45,7 @@ Callback = Callable[[int, int, dict], None]
 @dataclass
 class SampleResult:
     image: torch.Tensor  # [1, H, W, 3] float32 in 0..1 (ComfyUI IMAGE layout), on CPU
-    frames: torch.Tensor | None  # [F, H, W, 3] or None
+    frames: torch.Tensor | None  # [F, H, W, 3], or None (no save_every, or keep_frames off)
     losses: list[float]
     seconds: float
     steps: int
@@ -141,7 +141,9 @@ def sample_vqgan_clip(
 ) -> SampleResult:
     """Run VQGAN-CLIP. `callback(step, total, info)` is called once per step; raising in it stops
     the run (nothing is written by this function). `info` has `loss` and `image` (the image CLIP
-    scored at this step, `[1, H, W, 3]`), plus `frame` on steps that keep a frame."""
+    scored at this step, `[1, H, W, 3]`), plus `frame` (`[1, H, W, 3]`) every `save_every` steps.
+    With `keep_frames` the frames are also returned, in one `[F, H, W, 3]` tensor whose size
+    `cfg.validate` checked before the run; without it they only go to the callback."""
     cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
     amp_dtype = resolve_precision(cfg.precision, device)
@@ -166,7 +168,9 @@ def sample_vqgan_clip(
         optimizer = OPTIMIZER_CLASSES[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None
         losses: list[float] = []
-        frames: list[torch.Tensor] = []
+        # Allocated once, at the size validate() accepted: never grows, never concatenated.
+        frames = torch.empty((cfg.frame_count(), cfg.height, cfg.width, 3)) if cfg.keep_frames and cfg.frame_count() else None
+        kept = 0
         for step in range(1, cfg.steps + 1):
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, amp_dtype):
@@ -184,19 +188,22 @@ def sample_vqgan_clip(
                 if z_ema is not None:
                     z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
             losses.append(float(loss.detach()))
-            keep_frame = cfg.save_every and step % cfg.save_every == 0
-            if keep_frame:
-                frames.append(render_latent(vqgan, z_ema if z_ema is not None else z))
+            frame = None
+            if cfg.save_every and step % cfg.save_every == 0 and (frames is not None or callback is not None):
+                frame = render_latent(vqgan, z_ema if z_ema is not None else z)  # [1, H, W, 3]
+                if frames is not None:
+                    frames[kept] = frame[0]
+                    kept += 1
             if callback is not None:
                 info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
-                if keep_frame:
-                    info["frame"] = frames[-1]
+                if frame is not None:
+                    info["frame"] = frame
                 callback(step, cfg.steps, info)
         z_out = z_ema if z_ema is not None else z
         final = render_latent(vqgan, z_out)
     return SampleResult(
         image=final,
-        frames=torch.cat(frames) if frames else None,
+        frames=frames,
         losses=losses,
         seconds=time.perf_counter() - start,
         steps=cfg.steps,

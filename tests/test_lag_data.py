@@ -159,3 +159,23 @@ def test_truncated_pickle(tmp_path, lag_cli):
     bad.write_bytes(data[: len(data) // 2])
     proc = lag_cli("data", "info", bad)
     assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_info_reports_nonfinite_mfcc_of_a_folder(tmp_path, lag_cli, bad):
+    """Issue 17 item 4: a dataset folder whose features hold NaN/inf is not 'no problems'."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "lagds"
+    lag_cli("data", "convert", _dump(fake_samples(4), tmp_path / "lag.pkl"), out, check=True)
+    features = load_file(str(out / "features.safetensors"))
+    features["mfcc"][2, 5, 7] = bad
+    features["mfcc"][2, 100, 400] = bad
+    save_file(features, str(out / "features.safetensors"))
+    proc = lag_cli("data", "info", out, check=True)
+    assert "no problems found" not in proc.stdout
+    assert "problem: entry out_Song_2_0_2: its mfcc in features.safetensors holds 2 NaN or infinite values" in proc.stdout
+    info = json.loads(lag_cli("data", "info", out, "--json", check=True).stdout)
+    assert len(info["problems"]) == 1 and "out_Song_2_0_2" in info["problems"][0]
+    assert open_dataset(out).problems == info["problems"] and torch.isfinite(open_dataset(out).mfcc[[0, 1, 3]]).all()

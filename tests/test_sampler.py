@@ -200,3 +200,33 @@ def test_bench_sampler_runs_and_prints_the_ceiling():
     assert proc.returncode == 0, proc.stderr
     for line in ("reference loop", "lag sampler", "speed-up", "shared work"):
         assert line in proc.stdout, proc.stdout
+
+
+def test_kept_frames_are_bounded_before_the_run(tiny_models):
+    """Issue 17 item 4: kept frames are float32 [F, H, W, 3]; the node's maxima (4096 x 4096, a
+    frame every step, 10000 steps) would need 1.8 TiB. Refused before any step, with the estimate."""
+    vqgan, clip = tiny_models
+    steps = []
+    huge = SamplerConfig(width=4096, height=4096, steps=10000, save_every=1, cutn=1)
+    with pytest.raises(InputError, match=r"keeping 10000 frames .* of 4096x4096 needs 1\.8 TiB of memory") as info:
+        sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), huge, callback=lambda s, t, i: steps.append(s))
+    assert steps == [] and "\n" not in str(info.value)
+    # The bound is exact: 3 frames of 32x32 take 36864 bytes.
+    with pytest.raises(InputError, match=r"needs 36\.0 KiB of memory, more than the 36\.0 KiB allowed \(max_frame_bytes\)"):
+        _cfg(steps=6, save_every=2, max_frame_bytes=36863).validate(8)
+    result = sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(steps=6, save_every=2, max_frame_bytes=36864))
+    assert result.frames.shape == (3, 32, 32, 3) and result.frames.dtype == torch.float32
+
+
+def test_streamed_frames_are_not_kept(tiny_models):
+    """keep_frames=False (the CLI's --frames-dir): frames go to the callback only, any number of them."""
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["x"])
+    seen = []
+    cfg = _cfg(steps=6, save_every=2, keep_frames=False, max_frame_bytes=0, deterministic=True)
+    result = sample_vqgan_clip(vqgan, clip, targets, cfg, callback=lambda s, t, info: seen.append((s, info.get("frame"))))
+    assert result.frames is None
+    frames = [(s, f) for s, f in seen if f is not None]
+    assert [s for s, _ in frames] == [2, 4, 6] and all(f.shape == (1, 32, 32, 3) for _, f in frames)
+    kept = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=6, save_every=2, deterministic=True))
+    torch.testing.assert_close(kept.frames, torch.cat([f for _, f in frames]), rtol=0, atol=0)

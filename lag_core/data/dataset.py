@@ -128,7 +128,18 @@ def _open_folder(root: Path) -> LAGDataset:
     if mfcc.shape != (len(entries), N_MFCC, FRAMES):
         raise DataError(f"{features_file} holds mfcc {tuple(mfcc.shape)} but {ENTRIES} lists {len(entries)} entries; expected [{len(entries)}, {N_MFCC}, {FRAMES}]")
     problems = [f"entry {e.file_name}: audio file '{e.audio}' is missing" for e in entries if e.audio and not (root / AUDIO_DIR / e.audio).is_file()]
+    problems += nonfinite_problems(entries, mfcc, features_file)
     return LAGDataset(root, entries, mfcc, problems)
+
+
+def nonfinite_problems(entries: list[LAGEntry], mfcc: torch.Tensor, source: Path) -> list[str]:
+    """One problem per entry whose MFCC holds NaN or infinite values (they would poison training)."""
+    bad = (~torch.isfinite(mfcc)).flatten(1).sum(1)  # [N] non-finite values per entry
+    return [
+        f"entry {entries[i].file_name}: its mfcc in {source.name} holds {int(bad[i])} NaN or infinite values; "
+        "rebuild the dataset from the audio (`lag data build`) or remove the entry"
+        for i in torch.nonzero(bad).flatten().tolist()
+    ]
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -15,7 +16,15 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
-from ..safeload import FORMAT_KEY, read_weights, write_safetensors
+from ..memory import format_bytes, physical_memory_bytes
+from ..safeload import (
+    FORMAT_KEY,
+    SAFETENSORS_SUFFIX,
+    read_safetensors_header,
+    read_weights,
+    tensor_shapes,
+    write_safetensors,
+)
 from .config import VQGANConfig
 from .model import FSQ, VQGAN
 
@@ -113,17 +122,88 @@ def _gumbel_message(path: Path) -> str:
     )
 
 
+# Sizes no VQGAN comes near (taming's f16_16384: ch 128, 5 levels, 16384 codes): a config beyond
+# them is refused before any model, even an empty one on the meta device, is constructed.
+_CFG_BOUNDS = {"ch": 4096, "num_res_blocks": 64, "resolution": 16384, "in_channels": 64, "out_ch": 64,
+               "z_channels": 16384, "embed_dim": 16384, "n_embed": 1 << 24, "norm_groups": 4096}
+
+
+def _check_config(cfg: VQGANConfig, source: str) -> None:
+    bad = [f"{key} = {getattr(cfg, key)!r}" for key, bound in _CFG_BOUNDS.items()
+           if isinstance(getattr(cfg, key), bool) or not isinstance(getattr(cfg, key), int) or not 1 <= getattr(cfg, key) <= bound]
+    if not 1 <= len(cfg.ch_mult) <= 8 or not all(1 <= m <= 64 for m in cfg.ch_mult):
+        bad.append(f"ch_mult = {list(cfg.ch_mult)[:10]}")
+    if cfg.quantizer not in ("vq", "fsq") or len(cfg.fsq_levels) > 16 or not all(2 <= n <= 1024 for n in cfg.fsq_levels):
+        bad.append(f"quantizer {cfg.quantizer!r} with fsq_levels {list(cfg.fsq_levels)[:10]}")
+    if bad:
+        raise WeightsError(
+            f"the VQGAN config of '{source}' has {bad[0][:80]}, outside what any VQGAN uses (bounds: "
+            f"{', '.join(f'{k} <= {v}' for k, v in _CFG_BOUNDS.items())}, up to 8 ch_mult levels of at most 64); "
+            "the file is not a VQGAN this pack builds"
+        )
+
+
+def _check_before_building(cfg: VQGANConfig, found: dict[str, tuple[int, ...]], file_bytes: int, source: str) -> None:
+    """The config's size (exact, from a meta-device build) must fit this machine, and the file's
+    tensor names and shapes must be exactly the model's: all before anything real is allocated."""
+    _check_config(cfg, source)
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in VQGAN(cfg).state_dict().items()}
+    except Exception as exc:  # noqa: BLE001 - a config our VQGAN cannot be built from: one line
+        raise WeightsError(f"the VQGAN config of '{source}' does not build a model ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:160]}); convert the weights again") from None
+    params = sum(math.prod(shape) for shape in expected.values())
+    need, have = params * 4 + file_bytes, physical_memory_bytes()
+    if need > have:
+        raise WeightsError(
+            f"'{source}' is a VQGAN of {params / 1e9:.2f} billion parameters: loading it needs about {format_bytes(need)} "
+            f"(float32, with the file's tensors), more than this machine's {format_bytes(have)}; use a smaller VQGAN"
+        )
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [f"{k} {list(found[k])} vs {list(expected[k])}" for k in sorted(set(expected) & set(found)) if found[k] != expected[k]]
+    if missing or unexpected or wrong:
+        raise WeightsError(
+            f"weights in '{source}' do not fit the VQGAN config {cfg.to_json()} (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}, shapes that differ {wrong[:3]}); put the model's model.yaml beside the file, "
+            "or use a taming VQModel checkpoint"
+        )
+
+
+def _metadata_config(text: str, path: Path) -> VQGANConfig:
+    try:
+        return VQGANConfig.from_dict(json.loads(text))
+    except (json.JSONDecodeError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+        raise WeightsError(
+            f"the {CONFIG_KEY} metadata of '{path}' is not a VQGAN config ({type(exc).__name__}); "
+            "convert the weights again with `lag convert-weights`"
+        ) from None
+
+
 def load_vqgan(path: str | os.PathLike, device: torch.device | str = "cpu", dtype=torch.float32) -> VQGAN:
-    """Load a VQGAN for inference (eval mode, parameters frozen)."""
+    """Load a VQGAN for inference (eval mode, parameters frozen). A safetensors file is read
+    header first: its config and tensor shapes are checked before any tensor is read."""
     path = Path(path)
-    raw, metadata = read_weights(path)
-    state = normalize_state_dict(raw)
-    if "quantize.embed.weight" in state or "quantize.proj.weight" in state:
+    if path.suffix == SAFETENSORS_SUFFIX:
+        header, metadata = read_safetensors_header(path)
+        shapes = {k: torch.empty(shape, device="meta") for k, (shape, _) in header.items()}  # shapes only, no memory
+        state = None
+    else:  # pickled checkpoints have no header: read (memory-mapped), then checked the same way
+        state, metadata = read_weights(path)
+        header = tensor_shapes(state)
+        state = normalize_state_dict(state)
+        shapes = state
+    shapes = normalize_state_dict(shapes)
+    if "quantize.embed.weight" in shapes or "quantize.proj.weight" in shapes:
         raise WeightsError(_gumbel_message(path))
     if CONFIG_KEY in metadata:
-        cfg = VQGANConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+        cfg = _metadata_config(metadata[CONFIG_KEY], path)
     else:
-        cfg = _yaml_config(path) or infer_config(state)
+        cfg = _yaml_config(path) or infer_config(shapes)
+    _check_before_building(cfg, {k: tuple(v.shape) for k, v in shapes.items()}, sum(n for _, n in header.values()), str(path))
+    if state is None:
+        state = normalize_state_dict(read_weights(path)[0])
     return build_vqgan(cfg, state, source=str(path), device=device, dtype=dtype)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lag_core.comfy.client import ComfyClient, ComfyError
+from lag_core.comfy.client import ComfyClient, ComfyError, RunCancelled
 from lag_core.comfy.workflow import ui_to_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,23 +100,115 @@ def test_invalid_input_rejected_with_our_message(comfy_server, lag_cli, tmp_path
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_interrupt_stops_a_long_sampler_run(comfy_server):
+def _long_run(seed: int) -> dict:
     api = json.loads((API_DIR / "4_text_prompt_vqgan_clip.json").read_text())
     api["3"]["inputs"]["steps"] = 5000
-    api["3"]["inputs"]["seed"] = 12345  # not cached by an earlier run
+    api["3"]["inputs"]["seed"] = seed  # not cached by an earlier run
+    return api
+
+
+def test_cancel_interrupts_our_own_running_prompt(comfy_server):
     client = ComfyClient(comfy_server.url)
     seen: list[int] = []
+    outcomes = []
 
     def on_progress(value, total, info):
         seen.append(value)
         if len(seen) == 3:
-            threading.Thread(target=client.interrupt).start()
+            threading.Thread(target=lambda: outcomes.append(client.cancel(info["prompt_id"]))).start()
 
     start = time.time()
     with pytest.raises(ComfyError, match="interrupted"):
-        client.run(api, progress=on_progress, timeout=300)
+        client.run(_long_run(12345), progress=on_progress, timeout=300)
     assert time.time() - start < 60
     assert seen and max(seen) < 5000
+    deadline = time.time() + 15
+    while not outcomes and time.time() < deadline:
+        time.sleep(0.1)
+    assert outcomes and outcomes[0].state == "interrupted", outcomes
+
+
+def test_timeout_behind_another_client_cancels_only_our_own_prompt(comfy_server, tmp_path):
+    """Issue 17 item 1: client A, queued behind client B's running job, times out. A must delete
+    its own prompt from the queue, leave B running, and say so; A's prompt must never run."""
+    b, a = ComfyClient(comfy_server.url), ComfyClient(comfy_server.url)
+    b_steps: list[int] = []
+    b_running = threading.Event()
+    b_result: dict = {}
+    b_outcome = None
+
+    def on_b_progress(value, total, info):
+        b_steps.append(value)
+        b_result["prompt_id"] = info["prompt_id"]
+        if len(b_steps) >= 3:
+            b_running.set()
+
+    def run_b():
+        try:
+            b.run(_long_run(777), progress=on_b_progress, timeout=300)
+        except ComfyError as exc:
+            b_result["error"] = str(exc)
+
+    thread = threading.Thread(target=run_b)
+    thread.start()
+    try:
+        assert b_running.wait(120), "client B's job did not start"
+        a_api = json.loads((API_DIR / "4_text_prompt_vqgan_clip.json").read_text())
+        a_api["3"]["inputs"]["steps"] = 2
+        a_api["3"]["inputs"]["seed"] = 778
+        with pytest.raises(RunCancelled) as info:
+            a.run(a_api, tmp_path / "a", timeout=3)
+        a_id = info.value.prompt_id
+        assert info.value.outcome.state == "deleted", str(info.value)
+        assert "did not finish within the timeout of 3 s" in str(info.value) and "deleted from the server's queue before it ran" in str(info.value)
+        # B keeps running: its steps go on after A gave up.
+        steps_then = len(b_steps)
+        deadline = time.time() + 60
+        while len(b_steps) < steps_then + 3 and thread.is_alive() and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(b_steps) >= steps_then + 3 and "error" not in b_result, b_result
+        running, pending = a.queue()
+        assert running == [b_result["prompt_id"]] and a_id not in pending
+        # A's cancel of a prompt that is gone says so, and still does not touch B.
+        again = a.cancel(a_id)
+        assert again.state == "unknown" and thread.is_alive()
+        # Ctrl-C on `lag comfy run` queued behind B: its own prompt is deleted, B runs on.
+        workflow = tmp_path / "a2.json"
+        a_api["3"]["inputs"]["seed"] = 780
+        workflow.write_text(json.dumps(a_api))
+        cli = subprocess.Popen([str(Path(sys.executable).parent / "lag"), "comfy", "run", str(workflow), "--server",
+                                comfy_server.url, "--out", str(tmp_path / "a2")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while not a.queue()[1] and cli.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        (a2_id,) = a.queue()[1]
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=60)
+        assert cli.returncode == 130, err
+        assert err == f"lag comfy run: interrupted: stopped by Ctrl-C; prompt {a2_id} was deleted from the server's queue before it ran\n"
+        assert thread.is_alive() and "error" not in b_result and a.history(a2_id) is None
+    finally:
+        if "prompt_id" in b_result:
+            b_outcome = b.cancel(b_result["prompt_id"])
+        thread.join(120)
+    assert b_outcome.state == "interrupted" and "interrupted" in b_result.get("error", ""), (b_outcome, b_result)
+    assert max(b_steps) < 5000
+    # A's prompts never ran, not even after B's job ended.
+    time.sleep(2)
+    for prompt_id in (a_id, a2_id):
+        assert a.history(prompt_id) is None and prompt_id not in sum(a.queue(), [])
+    assert not (tmp_path / "a").exists()
+
+
+def test_cancel_after_the_run_finished_says_so(comfy_server):
+    client = ComfyClient(comfy_server.url)
+    api = json.loads((API_DIR / "4_text_prompt_vqgan_clip.json").read_text())
+    api["3"]["inputs"]["steps"] = 2
+    api["3"]["inputs"]["seed"] = 779
+    result = client.run(api, timeout=300)
+    outcome = client.cancel(result.prompt_id)
+    assert outcome.state == "finished" and "already finished (success)" in outcome.text
 
 
 def test_live_previews_are_the_image_at_its_own_pixels(comfy_server):
