@@ -27,9 +27,17 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu or auto")
     try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise InputError(f"unknown device '{name}'; expected auto, cpu, cuda or cuda:N") from exc
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device '{name}'; expected auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps") or (device.type == "cpu" and device.index not in (None, 0)):
+        raise InputError(f"unknown device '{name}'; expected auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                         "use cuda:0 .. cuda:N-1 or auto")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"device '{name}' was asked for but MPS is not available here; use --device cpu or auto")
+    return device
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:

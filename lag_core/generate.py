@@ -83,8 +83,10 @@ def song_of(spec: SongSpec):
         raise InputError("a song needs lyrics: give --entry DATASET:INDEX or --lyrics TEXT")
     if spec.audio:
         from .audio.io import audio_to_mfcc, load_audio
+        from .audio.mfcc import CLIP_SAMPLES, SAMPLE_RATE
 
-        mfcc = audio_to_mfcc(load_audio(spec.audio))[0]
+        # Only what is used: the first 10 s (and a second more, so resampling has no edge inside them).
+        mfcc = audio_to_mfcc(load_audio(spec.audio, seconds=CLIP_SAMPLES / SAMPLE_RATE + 1))[0]
     return Song(lyrics, None if spec.no_genre else genre, mfcc)
 
 
@@ -93,6 +95,7 @@ def generate(job: GenerateJob, callback=None) -> dict:
     from .device import resolve_device
     from .imageio import load_image, save_png
     from .prompts import Targets, image_targets, text_targets
+    from .safeload import check_output
     from .sampler import sample_vqgan_clip
 
     cfg = dataclasses.replace(job.sampler, keep_frames=False)  # frames stream to frames_dir: none held in memory
@@ -104,6 +107,9 @@ def generate(job: GenerateJob, callback=None) -> dict:
         raise InputError("with --vqgan/--clip, a song needs --attention FILE trained for that CLIP (`lag train --clip ...`)")
     if cfg.save_every and not job.frames_dir:
         raise InputError("--save-every needs --frames-dir DIR to write the frames to")
+    check_output(job.out, "--out")
+    if job.frames_dir:
+        check_output(job.frames_dir, "--frames-dir", folder=True)
     if cfg.steps <= 0:
         cfg.validate(1)
     image_specs = [split_weight(s) for s in job.image_prompts]

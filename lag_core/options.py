@@ -22,6 +22,40 @@ PRESETS = ("toyworld", "tiny")
 DEFAULT_PRESET = "toyworld"
 MODEL_KINDS = ("vqgan", "clip", "attention")
 GENRE_TEMPLATE = "{genre} music album art"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")  # what soundfile decodes without ffmpeg
+
+
+MAX_SEED = 2**64 - 1  # what torch's generators take
+
+
+def check_number(what: str, value, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                 hi_open: bool = False, integer: bool = False) -> None:
+    """One line unless `value` is a finite number (an integer with `integer`) within [lo, hi]
+    (open at an end with `lo_open` / `hi_open`)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) if integer else \
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        lo_text = "" if lo is None else f"{'(' if lo_open else '['}{lo:g}"
+        hi_text = "" if hi is None else f"{hi:g}{')' if hi_open else ']'}"
+        span = f" in {lo_text or '(-inf'}, {hi_text or 'inf)'}" if lo is not None or hi is not None else ""
+        raise InputError(f"{what} must be a finite {'integer' if integer else 'number'}{span}, found {value!r}")
+
+
+def check_template(template: str) -> None:
+    """A genre template: text with exactly the field `{genre}` (braces doubled to be literal)."""
+    import string
+
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise InputError(f"genre template '{template}' is malformed ({exc}); write text with {{genre}} in it, "
+                         "and {{ }} for literal braces") from None
+    if not fields or any(f != ("genre", "", None) for f in fields):
+        raise InputError(f"genre template must contain '{{genre}}' and no other field, found '{template}'")
 
 
 def check_choice(what: str, value: str, choices) -> str:
@@ -80,14 +114,20 @@ class SamplerConfig:
         check_choice("optimizer", self.optimizer.lower(), OPTIMIZERS)
         check_choice("init", self.init, INIT_MODES)
         check_choice("precision", self.precision, PRECISIONS)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"learning rate must be positive, found {self.lr}")
+        check_number("learning rate", self.lr, 0, 1000, lo_open=True)
+        check_number("seed", self.seed, 0, MAX_SEED, integer=True)
         if self.cutn < 1:
             raise InputError(f"cutn must be at least 1, found {self.cutn}")
+        check_number("cutn", self.cutn, 1, 4096, integer=True)
+        check_number("cut power", self.cut_pow, 0, 100, lo_open=True)
+        check_number("init weight", self.init_weight, 0, 1e6)
         if not 0 <= self.ema < 1:
             raise InputError(f"ema must be in [0, 1), found {self.ema}")
+        check_number("ema", self.ema, 0, 1, hi_open=True)
         if self.save_every < 0:
             raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
+        for name in ("flip", "degrees", "translate", "scale", "jitter", "noise"):
+            check_number(f"augmentation {name}", getattr(self.augment, name), 0, 180 if name == "degrees" else 1)
         self._check_frame_memory()
 
     def frame_count(self) -> int:
@@ -137,11 +177,21 @@ class TrainConfig:
         check_choice("attention kind", self.kind, ATTENTION_KINDS)
         if not 0 <= self.genre_weight <= 1:
             raise InputError(f"genre weight must be in [0, 1], found {self.genre_weight}")
+        check_number("genre weight", self.genre_weight, 0, 1)
+        check_number("learning rate", self.lr, 0, 10, lo_open=True)
+        check_number("weight decay", self.weight_decay, 0, 10)
+        check_number("genre dropout", self.genre_dropout, 0, 1)
+        check_number("dropout", self.dropout, 0, 1, hi_open=True)
+        check_number("seed", self.seed, 0, 2**32 - 1, integer=True)
+        check_number("epochs", self.epochs, 1, 1_000_000, integer=True)
+        check_number("batch size", self.batch_size, 2, 1_000_000, integer=True)
         if self.epochs < 1:
             raise InputError(f"epochs must be at least 1, found {self.epochs}")
         if self.batch_size < 2:
             raise InputError(f"batch size must be at least 2 (the loss contrasts entries), found {self.batch_size}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"validation fraction must be in (0, 1), found {self.val_fraction}")
-        if "{genre}" not in self.genre_template:
-            raise InputError(f"genre template must contain '{{genre}}', found '{self.genre_template}'")
+        check_template(self.genre_template)
+        unknown = sorted(set(self.genre_prompts) - set(GENRES))
+        if unknown:
+            raise InputError(f"genre prompts given for {', '.join(unknown)}, which are not genres; known: {', '.join(GENRES)}")

@@ -196,22 +196,112 @@ def tensor_shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[tuple[int, 
     return {k: (tuple(v.shape), v.numel() * v.element_size()) for k, v in state.items()}
 
 
+def metadata_config(meta: dict, key: str, build, path, what: str, *, required: bool = True):
+    """`build(json.loads(meta[key]))` with every way a hostile or broken file can fail (not JSON,
+    nested 100,000 deep, the wrong shape or types, sizes its config refuses) as one WeightsError."""
+    from .errors import InputError
+
+    if key not in meta:
+        if not required:
+            return None
+        raise WeightsError(f"'{path}' has no {key} metadata; expected {what} written by lag")
+    try:
+        return build(json.loads(meta[key]))
+    except (json.JSONDecodeError, RecursionError, TypeError, ValueError, AttributeError, KeyError, InputError) as exc:
+        detail = str(exc).splitlines()[0][:200] if isinstance(exc, InputError) else type(exc).__name__
+        raise WeightsError(f"the {key} metadata of '{path}' is not {what} ({detail}); train or convert the file again") from None
+
+
+def check_output(target: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Path:
+    """One line, before any work, unless `target` can be written: not an existing folder (or, with
+    `folder`, not an existing file), not below a regular file, in a place we may write to."""
+    from .errors import InputError
+
+    target = Path(target)
+    if target.is_dir() and not folder and not target.is_symlink():
+        raise InputError(f"{what} '{target}' is an existing folder; give a file name (e.g. {target / 'out.png'})")
+    if folder and target.exists() and not target.is_dir():
+        raise InputError(f"{what} '{target}' is an existing file; give a folder name")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{what} '{target}' is below '{ancestor}', which is a file, not a folder; choose another place")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{what} '{target}' cannot be written: '{ancestor}' is read-only for this user; choose another place")
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(parent: Path, name: str) -> None:
+    """Remove the temp files and folders (`.NAME.PID.*.tmp`) that a killed run of ours left beside
+    `name`: only names of exactly our pattern, whose process is gone."""
+    import re
+    import shutil
+
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            m = pattern.match(entry.name)
+            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def temp_prefix(target: Path) -> str:
+    """`.NAME.PID.`: temp names a later run can recognise as ours and as left behind."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p, returning the folders it created (deepest last), so a failure can remove them."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return missing
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temp path beside `target`; on success it replaces `target`, on error it is removed."""
+    """Yield a temp path beside `target`; on success it replaces `target`, on error it (and any
+    folder made for it) is removed. Temps that a killed run left beside `target` are cleaned first."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    if target.is_dir():
+        from .errors import InputError
+
+        raise InputError(f"'{target}' is an existing folder; give a file name")
+    created = _make_parents(target.parent)
+    tmp = None
     try:
+        clean_stale_temps(target.parent, target.name)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
+        os.close(fd)
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        for d in created:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
         raise
 
 

@@ -130,6 +130,42 @@ def _initial_latent(vqgan, cfg: SamplerConfig, init_image, gen, device) -> torch
     return vqgan.encode(img * 2 - 1)
 
 
+def estimate_memory(vqgan, clip, cfg: SamplerConfig) -> int:
+    """Bytes one step holds for backward, roughly: the decoder's activations at every level (about
+    8 float32 tensors per resnet block, plus attention maps), the cutouts and CLIP's activations on
+    them. An estimate to refuse hopeless sizes before allocating, not a profile."""
+    v = vqgan.cfg
+    levels = len(v.ch_mult)
+    decoder = 0
+    for i, mult in enumerate(v.ch_mult):  # level i works at 1 / 2**i of the output size
+        h, w = cfg.height // 2**i, cfg.width // 2**i
+        decoder += (v.num_res_blocks + 1) * 8 * 4 * v.ch * mult * h * w
+        if v.resolution // 2**i in v.attn_resolutions:
+            decoder += (v.num_res_blocks + 1) * 3 * 4 * (h * w) ** 2
+    lowest = (cfg.height // 2 ** (levels - 1)) * (cfg.width // 2 ** (levels - 1))
+    decoder += 3 * 4 * lowest**2 + 16 * 4 * v.z_channels * lowest  # the middle block's attention and blocks
+    vision = clip.model_cfg.get("vision_cfg", {})
+    patch = int(vision.get("patch_size", 32) or 32)
+    tokens = (clip.image_size // patch) ** 2 + 1
+    width, layers = int(vision.get("width", 768)), int(vision.get("layers", 12))
+    cutouts = cfg.cutn * 3 * clip.image_size**2 * 4 * 8
+    vit = cfg.cutn * tokens * width * layers * 16 * 4 + cfg.cutn * layers * 12 * tokens**2 * 4
+    return decoder + cutouts + vit
+
+
+def _check_memory(vqgan, clip, cfg: SamplerConfig, device: torch.device) -> None:
+    from .memory import format_bytes, physical_memory_bytes
+
+    needed = estimate_memory(vqgan, clip, cfg)
+    if device.type == "cuda":
+        have, where = torch.cuda.get_device_properties(device).total_memory, f"the GPU's {device}"
+    else:
+        have, where = physical_memory_bytes(), "this machine's"
+    if needed > have:
+        raise InputError(f"{cfg.width}x{cfg.height} with {cfg.cutn} cutouts needs about {format_bytes(needed)} of memory "
+                         f"(an estimate), more than {where} {format_bytes(have)}; lower the size or cutn")
+
+
 def sample_vqgan_clip(
     vqgan,
     clip,
@@ -146,6 +182,7 @@ def sample_vqgan_clip(
     `cfg.validate` checked before the run; without it they only go to the callback."""
     cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
+    _check_memory(vqgan, clip, cfg, device)
     amp_dtype = resolve_precision(cfg.precision, device)
     if targets.dim != clip.embed_dim:
         raise InputError(

@@ -23,7 +23,6 @@ FOLDERS = {
     "lag_attention": ("attention", {".safetensors"}),
     "lag_datasets": ("datasets", {".pkl", ".jsonl"}),
 }
-AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def comfy_available() -> bool:
@@ -60,20 +59,28 @@ def folder_list(name: str) -> list[str]:
         return []
 
 
-def full_path(name: str, file: str) -> Path:
-    from ..lag_core.errors import WeightsError
-
+def model_folders(name: str) -> list[Path]:
+    """The folders a model combo of kind `name` lists: ComfyUI's models/lag/<kind> (and any extra
+    paths configured for it), and the pack's weights/<kind>."""
+    folders = []
     if comfy_available():
         import folder_paths
 
-        found = folder_paths.get_full_path(name, file)
-        if found:
-            return Path(found)
-    candidate = WEIGHTS / FOLDERS[name][0] / file
-    if candidate.is_file():
-        return candidate
-    sub = FOLDERS[name][0]
-    raise WeightsError(f"'{file}' not found in ComfyUI/models/lag/{sub}/ or {WEIGHTS / sub}/; put the file there and refresh")
+        try:
+            folders = [Path(p) for p in folder_paths.get_folder_paths(name)]
+        except KeyError:
+            folders = []
+    pack = WEIGHTS / FOLDERS[name][0]
+    return folders + ([pack] if pack not in folders else [])
+
+
+def full_path(name: str, file: str) -> Path:
+    """The file a combo value names, only inside the folders the combo lists (a prompt is untrusted)."""
+    from ..lag_core.safepath import resolve_inside
+
+    sub, suffixes = FOLDERS[name]
+    return resolve_inside(file, model_folders(name), f"{sub} file", suffixes=suffixes,
+                          where=f"ComfyUI/models/lag/{sub}/ or the pack's weights/{sub}/")
 
 
 def first_folder(name: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CACHE, SAMPLE_PREFIX, comfy_available, file_signature
+from .common import CACHE, SAMPLE_PREFIX, comfy_available, file_signature, model_folders
 
 BUNDLED = SAMPLE_PREFIX + "LAG sample (24 entries)"
 
@@ -24,18 +24,19 @@ def dataset_choices() -> list[str]:
 
 
 def resolve_dataset(name: str) -> Path | None:
-    from ..lag_core.errors import DataError
+    from ..lag_core.errors import InputError
+    from ..lag_core.safepath import resolve_inside
 
     if name == BUNDLED:
         return None
-    if comfy_available():
-        import folder_paths
-
-        for base in folder_paths.get_folder_paths("lag_datasets"):
-            candidate = Path(base) / name
-            if candidate.exists():
-                return candidate
-    raise DataError(f"dataset '{name}' not found in ComfyUI/models/lag/datasets/; put a dataset folder or LAG .pkl there")
+    folders = model_folders("lag_datasets")
+    where = "ComfyUI/models/lag/datasets/"
+    if name.endswith(".pkl"):
+        return resolve_inside(name, folders, "dataset", suffixes=(".pkl",), where=where)
+    folder = resolve_inside(name, folders, "dataset", kind="dir", where=where)
+    if not (folder / "entries.jsonl").is_file():
+        raise InputError(f"dataset '{name}' is not a dataset folder (no entries.jsonl) in {where}; pick one from the list")
+    return folder
 
 
 def open_cached(name: str):

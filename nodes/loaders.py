@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..lag_core.options import PRESETS
+from ..lag_core.options import AUDIO_SUFFIXES, PRESETS
 from .common import (
-    AUDIO_EXTS,
     CACHE,
+    FOLDERS,
     PRESET_PREFIX,
     SAMPLE_PREFIX,
     device,
@@ -15,6 +15,7 @@ from .common import (
     folder_list,
     full_path,
     input_directory,
+    model_folders,
 )
 
 
@@ -25,6 +26,26 @@ def _ref(kind: str, folder: str, name: str):
     if name.startswith(PRESET_PREFIX):
         return resolve(kind, name[len(PRESET_PREFIX):])
     return ModelRef(kind, name, "file", full_path(folder, name))
+
+
+def open_clip_ref(spec: str):
+    """An open_clip spec from a prompt: `ARCH:TAG` (a pretrained tag, or `random`), or `ARCH:FILE`
+    with FILE inside the CLIP folders the node lists. Never a path elsewhere on the disk."""
+    from ..lag_core.errors import InputError
+    from ..lag_core.models import ModelRef
+    from ..lag_core.safepath import resolve_inside
+
+    arch, sep, rest = spec.partition(":")
+    if not (sep and arch.strip() and rest.strip()):
+        raise InputError(f"open_clip_spec '{spec}' is not ARCH:TAG or ARCH:FILE (e.g. ViT-B-32-quickgelu:openai); "
+                         "pick presets and files in clip_name instead")
+    arch, rest = arch.strip(), rest.strip()
+    looks_like_file = any(c in rest for c in "/\\.") or rest.startswith("~")
+    if not looks_like_file:
+        return ModelRef("clip", spec, "open_clip", None, spec=f"{arch}:{rest}")
+    path = resolve_inside(rest, model_folders("lag_clip"), "open_clip_spec file", suffixes=FOLDERS["lag_clip"][1],
+                          where="ComfyUI/models/lag/clip/ or the pack's weights/clip/")
+    return ModelRef("clip", spec, "open_clip", path, spec=f"{arch}:{path}")
 
 
 class LAGVQGANLoader:
@@ -77,11 +98,17 @@ class LAGCLIPLoader:
 
     @staticmethod
     def _clip_ref(clip_name, open_clip_spec):
-        from ..lag_core.models import resolve
+        spec = (open_clip_spec or "").strip()
+        return open_clip_ref(spec) if spec else _ref("clip", "lag_clip", clip_name)
 
-        if open_clip_spec.strip():
-            return resolve("clip", open_clip_spec.strip())
-        return _ref("clip", "lag_clip", clip_name)
+    @classmethod
+    def VALIDATE_INPUTS(cls, clip_name, open_clip_spec=""):
+        try:
+            if clip_name is not None and open_clip_spec is not None:
+                cls._clip_ref(clip_name, open_clip_spec)
+        except ValueError as exc:
+            return str(exc)
+        return True
 
     @classmethod
     def IS_CHANGED(cls, clip_name, open_clip_spec="", allow_download=False):
@@ -101,22 +128,21 @@ def audio_choices() -> list[str]:
     files = []
     inp = input_directory()
     if inp is not None and inp.is_dir():
-        files = sorted(str(p.relative_to(inp)) for p in inp.rglob("*") if p.suffix.lower() in AUDIO_EXTS)
+        files = sorted(str(p.relative_to(inp)) for p in inp.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     sample = sorted(SAMPLE_PREFIX + p.name for p in (SAMPLE_DIR / "audio").glob("*.ogg"))
     return files + sample
 
 
 def resolve_audio(name: str) -> Path:
     from ..lag_core.data.dataset import SAMPLE_DIR
-    from ..lag_core.errors import InputError
+    from ..lag_core.safepath import resolve_inside
 
     if name.startswith(SAMPLE_PREFIX):
-        return SAMPLE_DIR / "audio" / name[len(SAMPLE_PREFIX):]
+        return resolve_inside(name[len(SAMPLE_PREFIX):], [SAMPLE_DIR / "audio"], "bundled audio clip",
+                              suffixes=AUDIO_SUFFIXES, where="the pack's bundled clips")
     inp = input_directory()
-    path = (inp / name) if inp is not None else Path(name)
-    if not path.is_file():
-        raise InputError(f"audio file '{name}' is not in ComfyUI's input folder; put it there and refresh")
-    return path
+    return resolve_inside(name, [inp] if inp is not None else [], "audio file", suffixes=AUDIO_SUFFIXES,
+                          where="ComfyUI's input folder")
 
 
 class LAGLoadAudio:

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from ..lag_core.options import ATTENTION_KINDS, TrainConfig
-from .common import first_folder, progress
+from .common import WEIGHTS, first_folder, progress
 from .data import dataset_choices, open_cached
+
+
+def weights_file_name(out_name) -> str:
+    """`out_name` as the file name to write: a plain name (no folder, no hidden file), not one of the
+    weights shipped with the pack (a file of that name would shadow them in every workflow)."""
+    import re
+
+    from ..lag_core.errors import InputError
+
+    stem = str(out_name).strip().removesuffix(".safetensors")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-. ]{0,120}", stem) or ".." in stem:
+        raise InputError(f"out_name '{out_name}' is not a plain file name; use letters, digits, '-' and '_'")
+    name = stem + ".safetensors"
+    if (WEIGHTS / "attention" / name).exists():
+        raise InputError(f"out_name '{stem}' is the name of weights shipped with the pack; a file of that name would "
+                         "shadow them in every workflow: choose another out_name")
+    return name
 
 
 class LAGTrainAttention:
@@ -42,10 +59,11 @@ class LAGTrainAttention:
 
     @classmethod
     def VALIDATE_INPUTS(cls, out_name):
-        if out_name is not None:
-            name = str(out_name).strip()
-            if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
-                return f"out_name '{out_name}' is not a plain file name; use letters, digits, '-' and '_'"
+        try:
+            if out_name is not None:  # None: linked from another node, checked when the node runs
+                weights_file_name(out_name)
+        except ValueError as exc:
+            return str(exc)
         return True
 
     def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite):
@@ -55,7 +73,7 @@ class LAGTrainAttention:
         from ..lag_core.errors import InputError
         from ..lag_core.viz import plot_training_curves
 
-        name = out_name.strip().removesuffix(".safetensors") + ".safetensors"
+        name = weights_file_name(out_name)
         out = first_folder("lag_attention") / name
         if out.exists() and not overwrite:
             raise InputError(f"'{out}' exists; turn on overwrite or choose another out_name")
@@ -63,7 +81,7 @@ class LAGTrainAttention:
                           use_audio=use_audio)
         # ComfyUI runs nodes under inference mode; training needs autograd (as ComfyUI's own trainer does).
         with torch.inference_mode(False), torch.enable_grad():
-            result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(epochs))
+            result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(1))  # total: per step
         title = (f"saved {name} in {out.parent}\n"
                  "refresh (R), then pick it in Lyric Attention > weights or Audio Feature Encoder > encoder")
         return {"ui": {"text": [name]}, "result": (name, plot_training_curves(result.history, title=title))}

@@ -247,12 +247,16 @@ def test_train_to_file_keeps_the_old_weights_when_cancelled(tmp_path, clip, samp
     train_to_file(sample, clip, TrainConfig(epochs=1, batch_size=8), out)
     before = out.read_bytes()
 
-    def cancel(epoch, epochs, info):
-        if epoch == 2:
-            raise KeyboardInterrupt  # what Cancel raises inside ComfyUI's progress hook, within the run
+    steps = []
+
+    def cancel(step, total, info):
+        steps.append(step)
+        if info["epoch"] == 2:
+            raise KeyboardInterrupt  # what Cancel raises inside ComfyUI's progress hook, within a step
 
     with pytest.raises(KeyboardInterrupt):
         train_to_file(sample, clip, TrainConfig(epochs=4, batch_size=8, seed=3), out, callback=cancel)
+    assert steps == [1, 2, 3]  # 16 training entries, 2 steps an epoch: stopped at the first step of epoch 2
     assert out.read_bytes() == before  # the user's weights, untouched
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["mine.safetensors"]  # no temp left
     train_to_file(sample, clip, TrainConfig(epochs=2, batch_size=8, seed=3), out)

@@ -25,7 +25,7 @@ from ..audio.encoder import CONFIG_KEY as AUDIO_KEY
 from ..audio.encoder import AudioEncoder, AudioEncoderConfig
 from ..errors import WeightsError
 from ..options import TrainConfig
-from ..safeload import FORMAT_KEY, read_weights, write_safetensors
+from ..safeload import FORMAT_KEY, metadata_config, read_weights, write_safetensors
 from .model import AttentionConfig, LyricAttention
 
 FORMAT = "lyric_attention"
@@ -51,6 +51,12 @@ def _read(path, action: str) -> tuple[dict, dict]:
     if meta.get(FORMAT_KEY) != FORMAT:
         raise WeightsError(f"'{path}' is not a lyric attention file ({FORMAT_KEY}={meta.get(FORMAT_KEY)!r}); {action}")
     return state, meta
+
+
+def _history(data) -> list[dict]:
+    if not (isinstance(data, list) and all(isinstance(h, dict) for h in data)):
+        raise TypeError("not a list of per-epoch records")
+    return data
 
 
 def _part(state: dict, prefix: str) -> dict:
@@ -84,7 +90,7 @@ def save_checkpoint(path, attention: LyricAttention, audio_encoder: AudioEncoder
 def load_attention(path: str | os.PathLike, clip=None, device="cpu") -> LoadedAttention:
     """Load a checkpoint for use; with `clip`, check it was trained for that CLIP."""
     state, meta = _read(path, "train one with `lag train` or Train Lyric Attention")
-    cfg = AttentionConfig.from_json(meta["attention_config"])
+    cfg = metadata_config(meta, "attention_config", AttentionConfig.from_dict, path, "a lyric attention config")
     if clip is not None:
         if clip.embed_dim != cfg.dim:
             raise WeightsError(
@@ -101,20 +107,35 @@ def load_attention(path: str | os.PathLike, clip=None, device="cpu") -> LoadedAt
         att.load_state_dict({k: v.float() for k, v in _part(state, ATTENTION_PREFIX).items()})
         audio = None
         if AUDIO_KEY in meta:
-            audio = AudioEncoder(AudioEncoderConfig.from_json(meta[AUDIO_KEY]))
+            audio = AudioEncoder(metadata_config(meta, AUDIO_KEY, AudioEncoderConfig.from_dict, path,
+                                                 "an audio encoder config"))
             audio.load_state_dict({k: v.float() for k, v in _part(state, AUDIO_PREFIX).items()})
     except RuntimeError as exc:
         raise WeightsError(f"attention file '{path}' does not match its own config ({str(exc).splitlines()[0]}); retrain it") from None
-    history = json.loads(meta.get("metrics", "[]"))
+    history = metadata_config(meta, "metrics", _history, path, "a training history", required=False) or []
     return LoadedAttention(att.to(device).eval(), audio.to(device).eval() if audio else None, history, str(path))
 
 
-def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer) -> list[dict]:
-    """Restore a run saved by `save_checkpoint` into fresh modules and optimizer; returns its history."""
+RESUMABLE_CHANGES = ("epochs",)  # what a resumed run may change: train for longer (or stop earlier)
+
+
+def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer,
+                    cfg: TrainConfig, dataset_hash: str) -> list[dict]:
+    """Restore a run saved by `save_checkpoint` into fresh modules and optimizer; returns its history.
+    Refuses, naming what differs, when the run asks for other settings or another dataset than the
+    checkpoint was trained with: continuing silently would be a different run under the old name."""
     state, meta = _read(path, "cannot --resume from it")
     if meta.get("release") == "true":
         raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
-    saved = AttentionConfig.from_json(meta["attention_config"])
+    saved = metadata_config(meta, "train_config", dict, path, "a training config")
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if meta.get("dataset_hash") != dataset_hash:
+        changed.append(f"dataset {meta.get('dataset_hash')} -> {dataset_hash}")
+    if changed:
+        raise WeightsError(f"cannot resume '{path}': this run differs from the saved one ({'; '.join(changed)}); "
+                           "use the saved settings and dataset, or train into a new --out")
+    saved = metadata_config(meta, "attention_config", AttentionConfig.from_dict, path, "a lyric attention config")
     if saved != attention.cfg:
         raise WeightsError(f"cannot resume '{path}': it was trained with {saved.to_json()}, this run asks for "
                            f"{attention.cfg.to_json()}; use the same options or a new --out")
@@ -128,7 +149,7 @@ def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioE
         slots.setdefault(int(pid), {})[name] = value.reshape(()) if name == "step" else value
     opt_state["state"] = slots
     optimizer.load_state_dict(opt_state)
-    return json.loads(meta["metrics"])
+    return metadata_config(meta, "metrics", _history, path, "a training history")
 
 
 def strip_for_release(path: str | os.PathLike) -> Path:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..options import ATTENTION_KINDS, GENRE_TEMPLATE, GENRES, check_choice
+from ..options import ATTENTION_KINDS, GENRE_TEMPLATE, GENRES, check_choice, check_number, check_template
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,18 @@ class AttentionConfig:
     clip_model_id: str = ""
 
     def __post_init__(self):
+        # Also the check of a weight file's metadata: sizes any CLIP uses, a template that cannot expand.
         check_choice("attention kind", self.kind, ATTENTION_KINDS)
+        check_number("attention dim", self.dim, 1, 8192, integer=True)
+        check_number("attention heads", self.heads, 1, 256, integer=True)
+        check_number("attention hidden width", self.hidden, 1, 16384, integer=True)
+        check_number("attention dropout", self.dropout, 0, 1, hi_open=True)
+        check_template(self.genre_template)
+        if not (isinstance(self.genre_prompts, dict) and len(self.genre_prompts) <= 64
+                and all(isinstance(k, str) and isinstance(v, str) and len(v) <= 1000 for k, v in self.genre_prompts.items())):
+            raise InputError("attention genre prompts must map genre names to prompts of at most 1000 characters")
+        if not (0 < len(self.genres) <= 64 and all(isinstance(g, str) and 0 < len(g) <= 64 for g in self.genres)):
+            raise InputError(f"attention genres must be 1-64 short names, found {len(self.genres)} items")
         if self.kind == "mha" and self.dim % self.heads:
             raise InputError(f"attention dim {self.dim} is not divisible by heads {self.heads}")
 
@@ -55,7 +66,11 @@ class AttentionConfig:
 
     @classmethod
     def from_json(cls, text: str) -> AttentionConfig:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AttentionConfig:
+        data = dict(data)
         data["genres"] = tuple(data.get("genres", GENRES))
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

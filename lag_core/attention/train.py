@@ -151,8 +151,10 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
                     resume: bool = False, callback=None) -> TrainResult:
     """Train on `dataset` with frozen `clip`; returns the model and its history (draws nothing).
 
-    After each epoch a resumable checkpoint is written atomically to `checkpoint` (rank 0 only),
-    and `callback(epoch, epochs, info)` is called; raising in it stops the run. With `resume`,
+    `callback(step, total_steps, info)` is called after every optimizer step (`info`: `epoch`,
+    `loss`, and at the last step of an epoch `record`, that epoch's history row); raising in it
+    stops the run within a step. After each epoch a resumable checkpoint is written atomically to
+    `checkpoint` (rank 0 only). With `resume`,
     training continues from the run saved in `checkpoint`. Runs with gradients: a caller inside
     ComfyUI leaves its inference mode first.
     """
@@ -168,6 +170,12 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
     train_idx, val_idx = split_indices(labels, cfg.val_fraction, cfg.seed)
     if len(train_idx) < 2:
         raise InputError(f"dataset has {len(dataset)} entries; training needs at least 2 after the validation split")
+    absent = sorted(set(cfg.genre_prompts) - {e.genre for e in dataset.entries})
+    if absent:
+        raise InputError(f"genre prompts given for {', '.join(absent)}, which the dataset has no entries of; "
+                         f"it has {', '.join(sorted({e.genre for e in dataset.entries}))}")
+    steps_per_epoch = sum(1 for b in range(0, len(train_idx), cfg.batch_size) if len(train_idx) - b >= 2)
+    total_steps = steps_per_epoch * cfg.epochs
     with torch.random.fork_rng(devices=[]):
         # Text features: rank 0 computes (or reads) the cache first, the others then read it.
         import torch.distributed as dist
@@ -188,7 +196,8 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         history: list[dict] = []
         if resume and checkpoint is not None and Path(checkpoint).is_file():
-            history = load_for_resume(Path(checkpoint), model.attention, model.audio_encoder, optimizer)
+            history = load_for_resume(Path(checkpoint), model.attention, model.audio_encoder, optimizer, cfg,
+                                      dataset.content_hash())
         net = model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -215,6 +224,8 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
                 loss.backward()
                 optimizer.step()
                 losses.append(float(loss.detach()))
+                if callback is not None and len(losses) < steps_per_epoch:
+                    callback(epoch * steps_per_epoch + len(losses), total_steps, {"epoch": epoch + 1, "loss": losses[-1]})
             record = {"epoch": epoch + 1, "train_loss": sum(losses) / max(1, len(losses)),
                       **_evaluate(model, feats, mfcc, labels, val_idx, scale, cfg.genre_weight, image_embeds)}
             history.append(record)
@@ -222,7 +233,8 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
                 save_checkpoint(checkpoint, model.attention, model.audio_encoder, optimizer, cfg, history,
                                 dataset.content_hash())
             if callback is not None:
-                callback(epoch + 1, cfg.epochs, record)
+                callback((epoch + 1) * steps_per_epoch, total_steps,
+                         {"epoch": epoch + 1, "loss": losses[-1] if losses else float("nan"), "record": record})
     return TrainResult(model.eval(), history, time.perf_counter() - start, feats.from_cache)
 
 

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, WeightsError
-from ..safeload import FORMAT_KEY, read_weights, write_safetensors
+from ..options import check_number
+from ..safeload import FORMAT_KEY, metadata_config, read_weights, write_safetensors
 from .mfcc import N_MFCC
 
 CONFIG_KEY = "lag_audio_encoder_config"
@@ -47,7 +48,11 @@ class AudioEncoderConfig:
 
     @classmethod
     def from_json(cls, text: str) -> AudioEncoderConfig:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AudioEncoderConfig:
+        data = dict(data)
         data["channels"] = tuple(data.get("channels", cls.channels))
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
@@ -57,6 +62,15 @@ class AudioEncoder(nn.Module):
         super().__init__()
         if cfg.mode not in ("conv", "stats"):
             raise InputError(f"unknown audio encoder mode '{cfg.mode}'; expected conv or stats")
+        # Also the check of a weight file's metadata: sizes before anything is allocated.
+        check_number("audio encoder embed_dim", cfg.embed_dim, 1, 8192, integer=True)
+        check_number("audio encoder n_mfcc", cfg.n_mfcc, 1, 512, integer=True)
+        check_number("audio encoder kernel", cfg.kernel, 1, 63, integer=True)
+        check_number("audio encoder dropout", cfg.dropout, 0, 1, hi_open=True)
+        if not (0 < len(cfg.channels) <= 16):
+            raise InputError(f"audio encoder needs 1-16 conv layers, found {len(cfg.channels)}")
+        for c in cfg.channels:
+            check_number("audio encoder channels", c, 1, 4096, integer=True)
         self.cfg = cfg
         self.register_buffer("coef_mean", torch.zeros(cfg.n_mfcc))
         self.register_buffer("coef_std", torch.ones(cfg.n_mfcc))
@@ -126,7 +140,7 @@ def load_audio_encoder(path: str | os.PathLike, device="cpu") -> AudioEncoder:
     state, meta = read_weights(path)
     if CONFIG_KEY not in meta:
         raise WeightsError(f"'{path}' is not an audio encoder file (no {CONFIG_KEY} in its metadata); train one with `lag train`")
-    enc = AudioEncoder(AudioEncoderConfig.from_json(meta[CONFIG_KEY]))
+    enc = AudioEncoder(metadata_config(meta, CONFIG_KEY, AudioEncoderConfig.from_dict, path, "an audio encoder config"))
     try:
         enc.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:

@@ -15,25 +15,55 @@ from ..errors import InputError
 from ..safeload import atomic_path
 from .mfcc import CLIP_SAMPLES, SAMPLE_RATE
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+def _decode_error(path: Path, exc: Exception) -> InputError:
+    msg = " ".join(str(exc).split())[:160]
+    return InputError(f"'{path}' could not be decoded as audio ({type(exc).__name__}: {msg}); give a WAV, FLAC, OGG or MP3 file")
 
 
-def load_audio(path: str | os.PathLike) -> dict:
-    """Decode a file -> `{"waveform": [1, C, T] float32, "sample_rate": int}`."""
+def _open(path: Path):
     import soundfile as sf
 
-    path = Path(path)
     if not path.is_file():
         raise InputError(f"audio file '{path}' does not exist")
     if path.stat().st_size == 0:
         raise InputError(f"audio file '{path}' is empty; give a WAV, FLAC, OGG or MP3 file with sound in it")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # [T, C]
+        return sf.SoundFile(str(path))
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
-        msg = " ".join(str(exc).split())[:160]
-        raise InputError(
-            f"'{path}' could not be decoded as audio ({type(exc).__name__}: {msg}); give a WAV, FLAC, OGG or MP3 file"
-        ) from None
+        raise _decode_error(path, exc) from None
+
+
+def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(frames, sample rate, channels) from the header, without decoding the audio."""
+    with _open(Path(path)) as f:
+        return int(f.frames), int(f.samplerate), int(f.channels)
+
+
+def load_audio(path: str | os.PathLike, start: float = 0.0, seconds: float | None = None, *,
+               max_bytes: int | None = None) -> dict:
+    """Decode a file, or only `seconds` of it from `start` (a 10 s window of a 6-hour file reads
+    10 s, not 6 hours) -> `{"waveform": [1, C, T] float32, "sample_rate": int}`. A whole decode
+    larger than `max_bytes` (default: a quarter of this machine's memory) is refused before it starts."""
+    from ..memory import format_bytes, physical_memory_bytes
+
+    path = Path(path)
+    with _open(path) as f:
+        sr, channels, total = int(f.samplerate), int(f.channels), int(f.frames)
+        first = min(max(0, int(round(start * sr))), total)
+        count = total - first if seconds is None else min(total - first, max(0, int(round(seconds * sr))))
+        needed = count * channels * 4
+        limit = physical_memory_bytes() // 4 if max_bytes is None else max_bytes
+        if needed > limit:
+            raise InputError(f"audio file '{path}' is {total / sr / 3600:.1f} h long: decoding {count / sr:.0f} s of it "
+                             f"needs {format_bytes(needed)} of memory, more than the {format_bytes(limit)} allowed; "
+                             "trim the file to the part you use")
+        try:
+            if first:
+                f.seek(first)
+            data = f.read(count, dtype="float32", always_2d=True)  # [T, C]
+        except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+            raise _decode_error(path, exc) from None
     if data.shape[0] == 0:
         raise InputError(f"audio file '{path}' decodes to 0 samples; give a file with sound in it")
     if not np.isfinite(data).all():

@@ -40,6 +40,10 @@ def run(args) -> int:
         raise InputError(f"workflow '{path}' is not UTF-8 text; expected a ComfyUI workflow .json") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"workflow '{path}' is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(f"workflow '{path}' nests too deeply to be a ComfyUI workflow") from None
+    if not isinstance(workflow, dict):
+        raise InputError(f"workflow '{path}' holds a JSON {type(workflow).__name__}; expected an object (a UI or API workflow)")
     client = ComfyClient(args.server)
     bar = TqdmCallback("comfy")
     try:

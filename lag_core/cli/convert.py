@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if not args.dst.endswith(".safetensors"):
         raise InputError(f"output must be a .safetensors file, found '{args.dst}'")
+    from ..safeload import check_output
+
+    check_output(args.dst, "output")
     dtype = torch.float16 if args.fp16 else torch.float32
     if args.kind == "vqgan":
         from ..vqgan import convert_vqgan

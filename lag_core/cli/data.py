@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     c.add_argument("out_dir")
     c.add_argument("--layout", choices=["coef-major", "time-major"], default="coef-major",
                    help="how the flat 55168 mfcc is ordered: [128, 431] (default) or [431, 128]")
-    c.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    c.add_argument("--force", action="store_true", help="replace OUT_DIR if it is a dataset folder made by lag")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_convert)
 
@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
     b.add_argument("lyrics_csv", help="CSV with columns file, lyrics, genre and optional segment (10 s index)")
     b.add_argument("out_dir")
     b.add_argument("--no-audio", action="store_true", help="do not copy the 10 s segments into the dataset")
-    b.add_argument("--force", action="store_true")
+    b.add_argument("--force", action="store_true", help="replace OUT_DIR if it is a dataset folder made by lag")
+    b.add_argument("--allow-outside", action="store_true", help="let CSV rows name audio files outside AUDIO_DIR")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=run_build)
 
@@ -69,6 +70,7 @@ def run_build(args) -> int:
     bar = TqdmCallback("build")
     try:
         info = build_dataset(args.audio_dir, args.lyrics_csv, args.out_dir, copy_audio=not args.no_audio, force=args.force,
+                             allow_outside=args.allow_outside,
                              callback=bar)
     finally:
         bar.close()

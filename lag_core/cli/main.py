@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
                                         getattr(args, "toy_command", None), getattr(args, "eval_command", None)]))
         sys.stderr.write(f"lag {name}: error: {exc}\n")
         return 2
+    except OSError as exc:  # a place we may not write to after all (read-only mounts, /proc, a full disk)
+        where = f" '{exc.filename}'" if exc.filename else ""
+        sys.stderr.write(f"lag {args.command}: error: cannot read or write{where}: {exc.strerror or exc}; "
+                         "choose another path (nothing half-written was left behind)\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"lag {args.command}: interrupted; nothing half-written was left behind\n")
         return 130

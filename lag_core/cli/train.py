@@ -57,6 +57,7 @@ def run_train(args) -> int:
     from ..attention.checkpoint import strip_for_release
     from ..attention.train import curves_path, init_distributed_from_env, train_attention
     from ..data.dataset import open_dataset
+    from ..safeload import check_output
     from ..viz import plot_training_curves
     from .progress import TqdmCallback
 
@@ -75,6 +76,7 @@ def run_train(args) -> int:
         raise InputError(f"--out must be a .safetensors file, found '{args.out}'")
     if Path(args.out).exists() and not args.resume:
         raise InputError(f"'{args.out}' exists; pass --resume to continue that run, or choose a new --out")
+    check_output(args.out, "--out")
     distributed = init_distributed_from_env()
     import torch.distributed as dist
 
@@ -85,7 +87,7 @@ def run_train(args) -> int:
     bar = TqdmCallback("train", enabled=None if rank == 0 else False)
     try:
         result = train_attention(ds, clip, cfg, args.out, resume=args.resume,
-                                 callback=lambda e, n, info: bar(e, n, {"loss": info["train_loss"]}))
+                                 callback=bar)
     finally:
         bar.close()
         if distributed:

@@ -39,10 +39,39 @@ def widget_names(info: dict) -> list[tuple[str, bool]]:
     return out
 
 
+def check_ui_graph(ui) -> None:
+    """One line for a UI graph that is not one: nodes without an id or a type, links that are not
+    [id, from_node, from_slot, to_node, to_slot, type], inputs linked to a link that is not there."""
+    if not isinstance(ui, dict) or not isinstance(ui.get("nodes"), list) or not isinstance(ui.get("links"), list):
+        raise InputError("not a UI-format workflow (expected 'nodes' and 'links' lists); API-format files can be submitted as they are")
+    ids = set()
+    for k, node in enumerate(ui["nodes"]):
+        if not isinstance(node, dict) or not isinstance(node.get("id"), int) or not isinstance(node.get("type"), str) \
+                or not node["type"]:
+            raise InputError(f"UI workflow node #{k} has no id or no type; expected {{'id': int, 'type': 'NodeClass', ...}}: "
+                             "save the workflow again from ComfyUI")
+        ids.add(node["id"])
+    link_ids = set()
+    for link in ui["links"]:
+        if not (isinstance(link, list) and len(link) >= 5 and all(isinstance(x, int) for x in link[:5])):
+            raise InputError(f"UI workflow link {str(link)[:60]} is not [id, from_node, from_slot, to_node, to_slot, type]; "
+                             "save the workflow again from ComfyUI")
+        if link[1] not in ids or link[3] not in ids:
+            raise InputError(f"UI workflow link {link[0]} joins node {link[1]} to node {link[3]}, and one of them is not in the "
+                             "graph; save the workflow again from ComfyUI")
+        link_ids.add(link[0])
+    for node in ui["nodes"]:
+        for slot in node.get("inputs") or []:
+            if not isinstance(slot, dict) or not isinstance(slot.get("name"), str):
+                raise InputError(f"UI workflow node {node['id']} has an input without a name; save the workflow again")
+            if slot.get("link") is not None and slot["link"] not in link_ids:
+                raise InputError(f"UI workflow node {node['id']} input '{slot['name']}' uses link {slot['link']}, which is not "
+                                 "in the graph (a dangling link); reconnect it and save the workflow again")
+
+
 def ui_to_api(ui: dict, object_info: dict) -> dict:
     """Convert an editor graph to the API format, using the server's node definitions."""
-    if "nodes" not in ui or "links" not in ui:
-        raise InputError("not a UI-format workflow (expected 'nodes' and 'links'); API-format files can be submitted as they are")
+    check_ui_graph(ui)
     links = {link[0]: link for link in ui["links"]}
     api: dict = {}
     for node in ui["nodes"]:

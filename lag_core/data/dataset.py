@@ -60,11 +60,15 @@ class LAGDataset:
         raise DataError(f"no entry named '{key}' in {self.name}; `lag data info` lists the names")
 
     def audio_path(self, i: int) -> Path | None:
+        """The entry's audio file, only inside the dataset's own audio/ folder (an `audio` field that
+        points elsewhere, by `..`, an absolute path or a symlink, is treated as no audio)."""
+        from ..safepath import is_inside
+
         e = self.entries[i]
         if not e.audio or self.root is None:
             return None
         path = self.root / AUDIO_DIR / e.audio
-        return path if path.is_file() else None
+        return path if path.is_file() and is_inside(path, self.root / AUDIO_DIR) else None
 
     def content_hash(self) -> str:
         """Hash of lyrics, genres and features: the key of caches derived from this dataset."""
@@ -112,14 +116,27 @@ def _open_folder(root: Path) -> LAGDataset:
         if not f.is_file():
             raise DataError(f"dataset folder '{root}' lacks {f.name}; expected {ENTRIES} and {FEATURES} (make one with `lag data convert` or `lag data build`)")
     entries = []
-    for n, line in enumerate(entries_file.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = entries_file.read_bytes().decode("utf-8-sig")  # a BOM is tolerated
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{entries_file} is not UTF-8 text (byte {exc.start}); save it as UTF-8 or rebuild the dataset") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            entries.append(LAGEntry(str(row["fileName"]), str(row["lyrics"]), str(row["genre"]), int(row["genreIdx"]), row.get("audio")))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{entries_file} line {n} is not a valid entry ({type(exc).__name__}); expected JSON with fileName, lyrics, genre, genreIdx") from None
+            if not isinstance(row, dict):
+                raise TypeError("not an object")
+            name, lyrics, genre, idx, audio = (row["fileName"], row["lyrics"], row["genre"], row["genreIdx"], row.get("audio"))
+            if not all(isinstance(v, str) for v in (name, lyrics, genre)) or not isinstance(audio, (str, type(None))):
+                raise TypeError("fileName, lyrics, genre (and audio) must be strings")
+            if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < len(GENRES):
+                raise ValueError(f"genreIdx must be an integer 0-{len(GENRES) - 1}")
+            entries.append(LAGEntry(name, lyrics, genre, idx, audio))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+            detail = str(exc) if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+            raise DataError(f"{entries_file} line {n} is not a valid entry ({detail[:120]}); expected JSON with fileName, "
+                            "lyrics, genre, genreIdx") from None
     try:
         with safe_open(str(features_file), framework="pt") as f:
             mfcc = f.get_tensor("mfcc").float()
@@ -127,7 +144,17 @@ def _open_folder(root: Path) -> LAGDataset:
         raise DataError(f"{features_file} is not a readable safetensors file with an 'mfcc' tensor ({type(exc).__name__}); rebuild the dataset") from None
     if mfcc.shape != (len(entries), N_MFCC, FRAMES):
         raise DataError(f"{features_file} holds mfcc {tuple(mfcc.shape)} but {ENTRIES} lists {len(entries)} entries; expected [{len(entries)}, {N_MFCC}, {FRAMES}]")
-    problems = [f"entry {e.file_name}: audio file '{e.audio}' is missing" for e in entries if e.audio and not (root / AUDIO_DIR / e.audio).is_file()]
+    from ..safepath import is_inside
+
+    problems = []
+    for e in entries:
+        if not e.audio:
+            continue
+        path = root / AUDIO_DIR / e.audio
+        if not is_inside(path, root / AUDIO_DIR):  # checked first: says nothing of what is outside
+            problems.append(f"entry {e.file_name}: audio '{e.audio}' points outside the dataset's audio/ folder; it is ignored")
+        elif not path.is_file():
+            problems.append(f"entry {e.file_name}: audio file '{e.audio}' is missing")
     problems += nonfinite_problems(entries, mfcc, features_file)
     return LAGDataset(root, entries, mfcc, problems)
 
@@ -142,20 +169,53 @@ def nonfinite_problems(entries: list[LAGEntry], mfcc: torch.Tensor, source: Path
     ]
 
 
+def is_lag_dataset(folder: Path) -> bool:
+    """How `--force` recognises a folder of ours (and so one it may replace): `entries.jsonl`, a
+    `features.safetensors` whose metadata says `lag-dataset`, an optional `audio/` of plain files,
+    and nothing else. A folder holding anything more is the user's: never replaced."""
+    from safetensors import safe_open
+
+    try:
+        names = {p.name for p in folder.iterdir()}
+        if not {ENTRIES, FEATURES} <= names or names - {ENTRIES, FEATURES, AUDIO_DIR}:
+            return False
+        with safe_open(str(folder / FEATURES), framework="pt") as f:
+            if (f.metadata() or {}).get(FORMAT_KEY) != "lag-dataset":
+                return False
+        audio = folder / AUDIO_DIR
+        return not audio.exists() or (audio.is_dir() and not audio.is_symlink()
+                                      and all(p.is_file() and not p.is_symlink() for p in audio.iterdir()))
+    except Exception:  # noqa: BLE001 - unreadable: not provably ours
+        return False
+
+
 @contextlib.contextmanager
-def atomic_dir(target: Path, force: bool = False):
-    """Yield a temp folder beside `target`; on success it becomes `target`, on error it is removed."""
+def atomic_dir(target: Path, force: bool = False, ours=is_lag_dataset, what: str = "a dataset folder made by lag"):
+    """Yield a temp folder beside `target`; on success it becomes `target`, on error it is removed.
+
+    An existing `target` is replaced only with `force` and only when `ours(target)` recognises it
+    (never a symlink, a file, or a folder holding anything of the user's). The old folder is moved
+    to a unique name of ours first and deleted only once the new one is in place."""
+    from ..safeload import check_output, clean_stale_temps, temp_prefix
+
     target = Path(target)
-    if target.exists() and not force:
-        raise DataError(f"'{target}' already exists; choose a new folder or pass --force to replace it")
+    if target.is_symlink():
+        raise DataError(f"'{target}' is a symbolic link; give the real folder it points to, or a new folder")
+    if target.exists():
+        if not force:
+            raise DataError(f"'{target}' already exists; choose a new folder or pass --force to replace it")
+        if not target.is_dir() or not ours(target):
+            raise DataError(f"'{target}' is not {what}, so --force will not replace it (nothing was changed); "
+                            "choose a new folder, or move it away yourself")
+    check_output(target, "output folder", folder=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    clean_stale_temps(target.parent, target.name)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".old", dir=target.parent))
+            os.replace(target, old)  # onto our own empty folder: a unique name, nobody else's
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:

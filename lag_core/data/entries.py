@@ -64,11 +64,37 @@ def _fields(sample, i: int) -> tuple:
     raise DataError(f"LAG entry {i} has {n} fields ({type(sample).__name__}); expected 5: {', '.join(FIELDS)}")
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _numbers(value, name: str) -> np.ndarray:
+    """An mfcc field as float32, checking its shape before converting anything: a numpy array, a flat
+    list of 55168 numbers, or 128 (or 431) rows of numbers. Anything else (strings, nested or shared
+    structures that would expand to billions of items) is refused without being walked."""
+    if isinstance(value, np.ndarray):
+        if value.size != MFCC_LEN or value.dtype.kind not in "iuf":
+            raise DataError(f"entry {name} has an mfcc array of {value.size} {value.dtype} values; expected {MFCC_LEN} "
+                            f"numbers = {N_MFCC} x {FRAMES} (a 10 s clip at 22050 Hz, hop 512)")
+        return value.astype(np.float32, copy=False)
+    if isinstance(value, (list, tuple)):
+        if len(value) == MFCC_LEN and all(_is_number(x) for x in value):
+            return np.asarray(value, dtype=np.float32)
+        if len(value) in (N_MFCC, FRAMES) and all(
+                isinstance(row, (list, tuple, np.ndarray)) and len(row) == MFCC_LEN // len(value) for row in value):
+            rows = [row if isinstance(row, np.ndarray) and row.dtype.kind in "iuf" else None for row in value]
+            if all(r is not None or all(_is_number(x) for x in row) for r, row in zip(rows, value)):
+                return np.asarray(value, dtype=np.float32)
+    found = f"{type(value).__name__} of {len(value)} items" if isinstance(value, (list, tuple)) else type(value).__name__
+    raise DataError(f"entry {name} has an mfcc that is a {found}; expected {MFCC_LEN} numbers = {N_MFCC} x {FRAMES} "
+                    "(a flat list, 128 rows or a numpy array)")
+
+
 def mfcc_matrix(value, name: str, layout: str = "coef-major") -> np.ndarray:
     """A flat 55168-vector (or a 2-D array) -> float32 `[128, 431]`."""
     if layout not in LAYOUTS:
         raise DataError(f"unknown mfcc layout '{layout}'; expected one of {', '.join(LAYOUTS)}")
-    arr = np.asarray(value, dtype=np.float32)
+    arr = _numbers(value, name)
     if arr.size != MFCC_LEN:
         raise DataError(
             f"entry {name} has an mfcc of {arr.size} values (shape {arr.shape}); expected {MFCC_LEN} = {N_MFCC} x {FRAMES} "
@@ -91,18 +117,31 @@ def parse_entries(raw, layout: str = "coef-major") -> tuple[list[LAGEntry], np.n
     records = _records(raw)
     if not records:
         raise DataError("LAG pickle holds no entries")
+    from ..memory import format_bytes, physical_memory_bytes
+
+    needed = len(records) * MFCC_LEN * 4
+    if needed > physical_memory_bytes() // 2:
+        raise DataError(f"LAG pickle lists {len(records)} entries, whose MFCCs need {format_bytes(needed)} of memory, more than "
+                        "half of this machine's; the LAG release has 663 entries: check the file")
     entries, mfccs, problems = [], np.empty((len(records), N_MFCC, FRAMES), np.float32), []
     for i, sample in enumerate(records):
         name, lyrics, mfcc, genre, genre_idx = _fields(sample, i)
-        name = str(name)
+        if not isinstance(name, str) or len(name) > 1000:
+            raise DataError(f"entry {i} has a fileName of type {type(name).__name__}; expected a string of at most 1000 characters")
         label = f"{i} ({name})"
-        if not isinstance(lyrics, str):
-            raise DataError(f"entry {label} has lyrics of type {type(lyrics).__name__}; expected a string")
+        if not isinstance(lyrics, str) or len(lyrics) > 100_000:
+            raise DataError(f"entry {label} has lyrics of type {type(lyrics).__name__}; expected a string (at most 100,000 characters)")
+        if not isinstance(genre, str) or len(genre) > 100:
+            raise DataError(f"entry {label} has a genre of type {type(genre).__name__}; expected a name such as metal")
         mfccs[i] = mfcc_matrix(mfcc, label, layout)
         genre = str(genre).strip().lower()
         try:
+            if not (_is_number(genre_idx) or (isinstance(genre_idx, str) and len(genre_idx) < 20)):
+                raise TypeError
             idx = int(genre_idx)
-        except (TypeError, ValueError):
+            if _is_number(genre_idx) and idx != genre_idx:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
             raise DataError(f"entry {label} has genreIdx {genre_idx!r}; expected an integer 0-3") from None
         if genre not in GENRES:
             if 0 <= idx < len(GENRES):

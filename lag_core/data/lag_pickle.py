@@ -48,9 +48,20 @@ def _pandas_available() -> bool:
     return True
 
 
+def _latin1_bytes(text, encoding="utf-8", errors="strict"):
+    """What protocols 0-2 pickle `bytes` as: `_codecs.encode(str, 'latin1')` (numpy arrays' raw
+    data among them). Only that exact use is allowed: a latin-1 string turned back into bytes."""
+    if not isinstance(text, str) or str(encoding).lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
+        raise UnsafePickleError(f"refusing _codecs.encode with encoding {str(encoding)[:40]!r}: a LAG pickle only ever encodes "
+                                "bytes as latin-1 text; nothing from the file was run")
+    return text.encode("latin-1")
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         key = (module, name)
+        if key == ("_codecs", "encode"):
+            return _latin1_bytes
         allowed = (
             key in _NUMPY
             or key in _BUILTINS

@@ -176,7 +176,11 @@ def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
 
     if per_genre < 1:
         raise InputError(f"--per-genre must be at least 1, found {per_genre}")
-    with atomic_dir(Path(out), force=True) as tmp:
+    def ours(folder: Path) -> bool:  # genre folders of PNGs and nothing else: what this function writes
+        return all(d.name in GENRES and d.is_dir() and not d.is_symlink() and all(p.suffix == ".png" for p in d.iterdir())
+                   for d in folder.iterdir())
+
+    with atomic_dir(Path(out), force=True, ours=ours, what="a reference folder made by `lag toyworld references`") as tmp:
         for g, genre in enumerate(GENRES):
             (tmp / genre).mkdir()
             for k in range(per_genre):
