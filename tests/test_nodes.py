@@ -92,21 +92,26 @@ def test_audio_feature_encoder_windows(inproc):
     assert e1.shape == (1, clip.embed_dim) and torch.allclose(e1.norm(), torch.tensor(1.0))
 
 
-def test_clip_loader_reloads_when_the_file_behind_a_spec_changes(inproc, tmp_path):
+def test_clip_loader_reloads_when_the_file_behind_a_spec_changes(inproc):
     """Cached by path, size and mtime: a file replaced behind an unchanged `open_clip_spec` reloads."""
+    import folder_paths
+
     from lag_core.clip_models import save_clip
     from lag_core.models import make_clip
 
     pack, _ = inproc
-    path = tmp_path / "mine.safetensors"
+    folder = Path(folder_paths.get_folder_paths("lag_clip")[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mine.safetensors"
     save_clip(make_clip("tiny", seed=1), path)
+    spec = "lag-tiny-clip:mine.safetensors"  # ARCH:FILE, the file inside the CLIP folder
     loader = _node(pack, "LAGCLIPLoader")
-    (first,) = loader.load("[preset] tiny", open_clip_spec=str(path))
-    (again,) = loader.load("[preset] tiny", open_clip_spec=str(path))
+    (first,) = loader.load("[preset] tiny", open_clip_spec=spec)
+    (again,) = loader.load("[preset] tiny", open_clip_spec=spec)
     assert again is first
     time.sleep(0.01)
     save_clip(make_clip("tiny", seed=2), path)
-    (third,) = loader.load("[preset] tiny", open_clip_spec=str(path))
+    (third,) = loader.load("[preset] tiny", open_clip_spec=spec)
     assert third is not first
     assert not torch.allclose(third.embed_texts(["x"]), first.embed_texts(["x"]))
 

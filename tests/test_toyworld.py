@@ -137,7 +137,11 @@ def test_demo_image_has_the_entry_genre(tmp_path, lag_cli):
 
 def test_reference_renders_for_attention_training(tmp_path, lag_cli):
     out = tmp_path / "refs"
-    (out / "stale").mkdir(parents=True)  # an earlier folder is replaced whole, never merged
+    (out / "stale").mkdir(parents=True)  # not a references folder of ours: never replaced
+    assert "will not replace it" in lag_cli("toyworld", "references", out, "--per-genre", "3").stderr
+    (out / "stale").rmdir()
+    (out / "metal").mkdir()
+    (out / "metal" / "999.png").write_bytes(b"")  # an earlier run of ours: replaced whole, never merged
     proc = lag_cli("toyworld", "references", out, "--per-genre", "3", check=True)
     assert '"images": 12' in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(GENRES)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,44 @@ def _long_run(seed: int) -> dict:
     api["3"]["inputs"]["steps"] = 5000
     api["3"]["inputs"]["seed"] = seed  # not cached by an earlier run
     return api
+
+
+@pytest.mark.parametrize("class_type,inputs", [
+    ("LAGLoadAudio", {"audio": "../../../../../../etc/hostname"}),
+    ("LAGLoadAudio", {"audio": "[sample] ../../../../../../../etc/hostname"}),
+    ("LAGLoadLAGEntry", {"dataset": "../../../../../../etc", "index": 0, "file_name": ""}),
+    ("LAGLoadLAGEntry", {"dataset": "/etc", "index": 0, "file_name": ""}),
+    ("LAGCLIPLoader", {"clip_name": "[preset] tiny", "open_clip_spec": "ViT-B-32:/etc/hostname", "allow_download": False}),
+])
+def test_hostile_prompt_cannot_open_files_outside_the_pack_folders(comfy_server, class_type, inputs):
+    """A prompt any client can send: names with `..` or absolute paths are refused in one line that
+    says nothing about the rest of the disk, and the server keeps running."""
+    api = {"1": {"class_type": class_type, "inputs": inputs}}
+    if class_type == "LAGLoadAudio":
+        api["2"] = {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}
+        api["3"] = {"class_type": "LAGAudioFeatureEncoder", "inputs": {"clip": ["4", 0], "encoder": "untrained statistics encoder",
+                                                                       "segment": "first 10 s", "audio": ["1", 0]}}
+        api["4"] = {"class_type": "LAGCLIPLoader", "inputs": {"clip_name": "[preset] tiny", "open_clip_spec": "", "allow_download": False}}
+        api["2"]["inputs"]["images"] = ["3", 2]
+    elif class_type == "LAGLoadLAGEntry":
+        api["2"] = {"class_type": "LAGAudioFeatureEncoder", "inputs": {"clip": ["4", 0], "encoder": "untrained statistics encoder",
+                                                                       "segment": "first 10 s", "mfcc": ["1", 2]}}
+        api["4"] = {"class_type": "LAGCLIPLoader", "inputs": {"clip_name": "[preset] tiny", "open_clip_spec": "", "allow_download": False}}
+        api["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["2", 2]}}
+    else:
+        api["2"] = {"class_type": "LAGVQGANCLIPSampler", "inputs": {
+            "vqgan": ["3", 0], "clip": ["1", 0], "prompts": "x", "width": 32, "height": 32, "steps": 1, "seed": 0, "lr": 0.1,
+            "optimizer": "adam", "cutn": 2, "cut_pow": 1.0, "init": "random", "frame_every": 0, "preview_every": 0}}
+        api["3"] = {"class_type": "LAGVQGANLoader", "inputs": {"vqgan_name": "[preset] tiny"}}
+        api["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}
+    hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").is_file() else "\x00"
+    with pytest.raises(ComfyError) as info:
+        ComfyClient(comfy_server.url).run(api, timeout=120)
+    message = str(info.value)
+    assert "pick one from the list" in message or "ARCH:TAG" in message, message
+    assert hostname not in message and "entries" not in message.split("pick one")[0][-40:]
+    with urllib.request.urlopen(comfy_server.url + "/object_info/LAGLoadAudio", timeout=10) as resp:
+        assert resp.status == 200  # still serving
 
 
 def test_cancel_interrupts_our_own_running_prompt(comfy_server):
