@@ -16,6 +16,11 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from ..errors import InputError
+
+BOUNDS = {"ch": 4096, "num_res_blocks": 64, "resolution": 16384, "in_channels": 64, "out_ch": 64,
+          "z_channels": 16384, "embed_dim": 16384, "n_embed": 1 << 24, "norm_groups": 4096}
+
 
 @dataclass(frozen=True)
 class VQGANConfig:
@@ -41,6 +46,25 @@ class VQGANConfig:
     # GroupNorm groups (taming: 32). With 32 channels, 32 groups normalise every channel on its own,
     # which erases flat colours; the toy world's narrow model uses fewer. Weights' shapes are unchanged.
     norm_groups: int = 32
+
+    def __post_init__(self):
+        """Sizes no VQGAN comes near (taming's f16_16384: ch 128, 5 levels, 16384 codes) are refused
+        here, before any model (even an empty one on the meta device) is built from a file's config."""
+        bad = [f"{key} = {getattr(self, key)!r}" for key, bound in BOUNDS.items()
+               if isinstance(getattr(self, key), bool) or not isinstance(getattr(self, key), int)
+               or not 1 <= getattr(self, key) <= bound]
+        if not 1 <= len(self.ch_mult) <= 8 or not all(isinstance(m, int) and 1 <= m <= 64 for m in self.ch_mult):
+            bad.append(f"ch_mult = {list(self.ch_mult)[:10]}")
+        if self.quantizer not in ("vq", "fsq") or len(self.fsq_levels) > 16 or not all(
+                isinstance(n, int) and 2 <= n <= 1024 for n in self.fsq_levels):
+            bad.append(f"quantizer {self.quantizer!r} with fsq_levels {list(self.fsq_levels)[:10]}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            bad.append(f"dropout = {self.dropout!r}")
+        if bad:
+            raise InputError(
+                f"VQGAN config has {bad[0][:80]}, outside what any VQGAN uses (bounds: "
+                f"{', '.join(f'{k} <= {v}' for k, v in BOUNDS.items())}, up to 8 ch_mult levels of at most 64)"
+            )
 
     @property
     def downsample_factor(self) -> int:
