@@ -270,6 +270,24 @@ def test_malformed_workflow_files_are_one_line(tmp_path, lag_cli, graph, needle)
         assert needle in one_line(lag_cli("comfy", "run", path, "--server", "http://127.0.0.1:9", "--out", tmp_path / "o"))
 
 
+def test_an_image_that_declares_a_huge_picture_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    from lag_core.imageio import load_image
+
+    def png(width, height):
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+    for (w, h), needle in (((10_000, 10_000), "megapixels are read"), ((100_000, 100_000), "decompression bomb")):
+        (tmp_path / "big.png").write_bytes(png(w, h))  # a few dozen bytes on disk
+        with pytest.raises(InputError, match=needle):
+            load_image(tmp_path / "big.png")
+
+
 # 4. Options accepted that should not be --------------------------------------------------------
 
 @pytest.mark.parametrize("args,needle", [

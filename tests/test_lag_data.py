@@ -104,7 +104,7 @@ def test_malicious_pickles_refused_and_nothing_runs(tmp_path, payload):
 def test_validation_errors_name_the_entry(tmp_path):
     samples = fake_samples(4)
     samples[2][2] = samples[2][2][:1000]
-    with pytest.raises(DataError, match=r"entry 2 \(out_Song_2_0_2\) has an mfcc of 1000 values"):
+    with pytest.raises(DataError, match=r"entry 2 \(out_Song_2_0_2\) has an mfcc array of 1000 float64 values"):
         parse_entries(samples)
     samples = fake_samples(4)
     samples[1][3], samples[1][4] = "polka", 9
