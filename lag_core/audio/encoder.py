@@ -43,6 +43,20 @@ class AudioEncoderConfig:
     dropout: float = 0.1
     seed: int = 0
 
+    def __post_init__(self):
+        # Also the check of a weight file's metadata: sizes before anything is allocated.
+        if self.mode not in ("conv", "stats"):
+            raise InputError(f"unknown audio encoder mode '{self.mode}'; expected conv or stats")
+        check_number("audio encoder embed_dim", self.embed_dim, 1, 8192, integer=True)
+        check_number("audio encoder n_mfcc", self.n_mfcc, 1, 512, integer=True)
+        check_number("audio encoder kernel", self.kernel, 1, 63, integer=True)
+        check_number("audio encoder dropout", self.dropout, 0, 1, hi_open=True)
+        check_number("audio encoder seed", self.seed, 0, 2**63 - 1, integer=True)
+        if not (isinstance(self.channels, tuple) and 0 < len(self.channels) <= 16):
+            raise InputError(f"audio encoder needs 1-16 conv layers, found {self.channels!r:.40}")
+        for c in self.channels:
+            check_number("audio encoder channels", c, 1, 4096, integer=True)
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
@@ -60,17 +74,6 @@ class AudioEncoderConfig:
 class AudioEncoder(nn.Module):
     def __init__(self, cfg: AudioEncoderConfig):
         super().__init__()
-        if cfg.mode not in ("conv", "stats"):
-            raise InputError(f"unknown audio encoder mode '{cfg.mode}'; expected conv or stats")
-        # Also the check of a weight file's metadata: sizes before anything is allocated.
-        check_number("audio encoder embed_dim", cfg.embed_dim, 1, 8192, integer=True)
-        check_number("audio encoder n_mfcc", cfg.n_mfcc, 1, 512, integer=True)
-        check_number("audio encoder kernel", cfg.kernel, 1, 63, integer=True)
-        check_number("audio encoder dropout", cfg.dropout, 0, 1, hi_open=True)
-        if not (0 < len(cfg.channels) <= 16):
-            raise InputError(f"audio encoder needs 1-16 conv layers, found {len(cfg.channels)}")
-        for c in cfg.channels:
-            check_number("audio encoder channels", c, 1, 4096, integer=True)
         self.cfg = cfg
         self.register_buffer("coef_mean", torch.zeros(cfg.n_mfcc))
         self.register_buffer("coef_std", torch.ones(cfg.n_mfcc))
