@@ -95,23 +95,32 @@ class LAGCLIPLoader:
         return (CACHE.get((ref.signature, str(dev)), lambda: make_clip(ref, dev, allow_download=allow_download)),)
 
 
-def audio_choices() -> list[str]:
+def bundled_audio_dirs() -> list[Path]:
+    """The bundled sample's clips and the bundled song for Song to Video."""
     from ..lag_core.data.dataset import SAMPLE_DIR
+    from ..lag_core.data.demo_song import SONG_DIR
 
+    return [SAMPLE_DIR / "audio", SONG_DIR]
+
+
+def audio_choices() -> list[str]:
     files = []
     inp = input_directory()
     if inp is not None and inp.is_dir():
         files = sorted(str(p.relative_to(inp)) for p in inp.rglob("*") if p.suffix.lower() in AUDIO_EXTS)
-    sample = sorted(SAMPLE_PREFIX + p.name for p in (SAMPLE_DIR / "audio").glob("*.ogg"))
+    sample = sorted(SAMPLE_PREFIX + p.name for folder in bundled_audio_dirs() for p in folder.glob("*.ogg"))
     return files + sample
 
 
 def resolve_audio(name: str) -> Path:
-    from ..lag_core.data.dataset import SAMPLE_DIR
     from ..lag_core.errors import InputError
 
     if name.startswith(SAMPLE_PREFIX):
-        return SAMPLE_DIR / "audio" / name[len(SAMPLE_PREFIX):]
+        bare = name[len(SAMPLE_PREFIX):]
+        found = [folder / bare for folder in bundled_audio_dirs() if (folder / bare).is_file()]
+        if not found:
+            raise InputError(f"'{name}' is not a bundled clip; pick one from the list and refresh")
+        return found[0]
     inp = input_directory()
     path = (inp / name) if inp is not None else Path(name)
     if not path.is_file():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..options import INIT_MODES, OPTIMIZERS, PRECISIONS, PRESETS, SamplerConfig, VideoConfig
+from ..options import INIT_MODES, OPTIMIZERS, SamplerConfig, VideoConfig
+from .generate import add_model_options
 from .output import emit
 
 V = VideoConfig
@@ -37,12 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init", default=SamplerConfig.init, choices=[m for m in INIT_MODES if m != "image"],
                    help="the first frame's start")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (identical frames on CPU)")
-    p.add_argument("--vqgan", metavar="FILE", help="VQGAN (with --clip and --attention) instead of the preset's")
-    p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP (with --vqgan and --attention) instead of the preset's")
-    p.add_argument("--download", action="store_true", help="allow downloading CLIP weights for ARCH:TAG")
-    p.add_argument("--preset", default=None, choices=PRESETS, help="embedded models (default: toyworld)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", default=SamplerConfig.precision, choices=PRECISIONS)
+    add_model_options(p)
     p.add_argument("--frames-dir", metavar="DIR", help="where frames are kept as they are made (default: OUT.frames)")
     p.add_argument("--out", required=True, metavar="FILE.mp4")
     p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
