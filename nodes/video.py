@@ -109,6 +109,8 @@ class LAGSaveVideo:
                    "writer (PyAV, no system ffmpeg needed), for ComfyUI versions without Create Video / Save Video.")
     CATEGORY = "LAG/video"
     RETURN_TYPES = ()
+    RETURN_NAMES = ()
+    OUTPUT_TOOLTIPS = ()
     OUTPUT_NODE = True
     FUNCTION = "save"
 

@@ -36,7 +36,7 @@ def test_import_is_cheap_and_never_installs_a_top_level_nodes_module():
         "print(len(m.NODE_CLASS_MAPPINGS), heavy, 'nodes' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "10" and out[1] == "[]" and out[2] == "False"
+    assert out[0] == "12" and out[1] == "[]" and out[2] == "False"
 
 
 def test_pyproject_installs_only_lag_core():
