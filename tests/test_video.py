@@ -279,3 +279,33 @@ def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, c
     assert len(lines) == 1 and expect in lines[0], proc.stderr
     assert not out.exists() and not Path(str(out) + ".frames").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_lag_video_killed_with_sigkill_continues(tmp_path, lag_cli):
+    """A real kill -9 mid-render: every frame kept is whole, and the same command finishes the video."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    out = tmp_path / "song.mp4"
+    args = ["video", SONG, "--lyrics", SONG_LRC, "--fps", 4, "--duration", 4, "--start", 8, *TINY, "--out", out, "--json"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "lag"), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=os.environ.copy())
+    frames = Path(str(out) + ".frames")
+    deadline = time.time() + 240
+    while not (frames / "frame_000003.png").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    kept = sorted(frames.glob("frame_*.png"))
+    assert 4 <= len(kept) < 16 and not out.exists(), "killed too late to test a resume"
+    for png in kept:
+        with Image.open(png) as im:
+            im.load()  # whole files only: each was renamed into place when complete
+    summary = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 16 and summary["resumed"] >= len(kept) - 1 and summary["optimised"] < 16
+    assert not list(frames.glob(".*.tmp"))

@@ -44,6 +44,8 @@ class FrameStore:
                 found = json.loads(marker.read_text())
             except (OSError, ValueError):
                 found = None
+            for stale in self.folder.glob(".*.tmp"):  # a temp file a killed render left half-written
+                stale.unlink(missing_ok=True)
             if found != self.settings:
                 ours, theirs = _flat(self.settings), _flat(found if isinstance(found, dict) else {})
                 differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
