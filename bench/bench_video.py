@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--beat-seconds", type=float, default=5.0)
     parser.add_argument("--cold-max", type=int, default=40, help="most steps a cold start may take to reach the genre")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--beat-only", action="store_true", help="only the beat figures (reactive vs not)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,6 +83,18 @@ def main() -> int:
     cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=0.15, cutn=16, seed=1, init="random")
     figures: dict = {"threads": args.threads, "segments": len(plan.segments)}
 
+    if not args.beat_only:
+        song_figures(args, vqgan, clip, plan, conds, cfg, figures)
+    beat_figures(args, vqgan, clip, plan, conds, cfg, figures)
+    text = json.dumps(figures, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     # 1. The whole song, one optimised frame in two (the other an in-between).
     video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=1, transition=1.0)
     start = time.perf_counter()
@@ -131,18 +144,15 @@ def main() -> int:
     if reached:
         figures["cold_over_warm_x"] = round(statistics.median(reached) / args.steps_per_frame, 1)
 
+
+
+def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     # 2. Follows the beat: the pop chorus, every frame optimised, reactive vs not.
     for name, strength in (("reactive", 1.0), ("still", 0.0)):
         beat = VideoConfig(fps=args.beat_fps, steps_per_frame=2, start=21.0, duration=args.beat_seconds,
                            reactivity=strength, zoom=0.05)
         out = render_video(vqgan, clip, plan, conds, cfg, beat)
         figures[f"beat_r_{name}"] = round(pearson(changes(out.frames)[1:], out.onset[2:]), 3)
-    text = json.dumps(figures, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    return 0
 
 
 if __name__ == "__main__":

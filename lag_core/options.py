@@ -164,7 +164,7 @@ class VideoConfig:
     rotate: float = 0.0  # degrees per second, counter-clockwise
     translate_x: float = 0.0  # image widths per second (positive: content moves right)
     translate_y: float = 0.0  # image heights per second (positive: content moves down)
-    reactivity: float = 0.0  # 0..1: how much onset strength and loudness drive the change per frame
+    reactivity: float = 0.0  # 0..1: how much onset strength (learning rate) and loudness (motion) drive each frame
     start: float = 0.0  # seconds into the song where the video starts
     duration: float = 0.0  # seconds of video (0: to the end of the song)
     upscale: int = 1  # the MP4's pixels per image pixel (nearest neighbour; 64 px frames look tiny)

@@ -44,7 +44,7 @@ class LAGSongToVideo:
                 "rotate": ("FLOAT", {"default": V.rotate, "min": -360.0, "max": 360.0, "step": 0.5, "tooltip": "Degrees per second, counter-clockwise."}),
                 "translate_x": ("FLOAT", {"default": V.translate_x, "min": -1.0, "max": 1.0, **NUMBER, "tooltip": "Image widths per second (positive: right)."}),
                 "translate_y": ("FLOAT", {"default": V.translate_y, "min": -1.0, "max": 1.0, **NUMBER, "tooltip": "Image heights per second (positive: down)."}),
-                "reactivity": ("FLOAT", {"default": V.reactivity, "min": 0.0, "max": 1.0, **NUMBER, "tooltip": "How much onsets and loudness drive the change per frame (learning rate and motion)."}),
+                "reactivity": ("FLOAT", {"default": V.reactivity, "min": 0.0, "max": 1.0, **NUMBER, "tooltip": "How much the song drives each frame: onsets its learning rate, loudness its motion (0 = evenly)."}),
                 "transition": ("FLOAT", {"default": V.transition, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "Seconds the target takes to move from one segment to the next."}),
                 "start": ("FLOAT", {"default": V.start, "min": 0.0, "max": 36000.0, "step": 0.5, "tooltip": "Seconds into the song where the video starts."}),
                 "duration": ("FLOAT", {"default": V.duration, "min": 0.0, "max": 36000.0, "step": 0.5, "tooltip": "Seconds of video (0: to the end of the song)."}),

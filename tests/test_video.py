@@ -89,9 +89,12 @@ def test_onset_strength_finds_clicks_and_drive_has_mean_one():
     times = torch.arange(8) / 2.0
     onset, rms = frame_features(mono, times, 2.0)
     assert onset[1::2].min() > 5 * onset[0::2].max() and rms[1::2].min() > 5 * rms[0::2].max()
-    d = drive(onset, rms, 1.0)
-    assert abs(float(d.mean()) - 1) < 0.05 and d[1::2].min() > d[0::2].max()
-    assert torch.equal(drive(onset, rms, 0.0), torch.ones(8))
+    for feature in (onset, rms):
+        d = drive(feature, 1.0)
+        assert abs(float(d.mean()) - 1) < 0.05 and d[1::2].min() > d[0::2].max()
+        assert torch.equal(drive(feature, 0.0), torch.ones(8))
+        half = drive(feature, 0.5)
+        assert torch.allclose(half, 0.5 + 0.5 * d, atol=0.03)
 
 
 # --- warm start ---------------------------------------------------------------------------------------

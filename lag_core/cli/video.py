@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rotate", type=float, default=V.rotate, help="degrees per second")
     p.add_argument("--translate", type=float, nargs=2, default=[V.translate_x, V.translate_y], metavar=("X", "Y"),
                    help="image widths and heights per second")
-    p.add_argument("--reactivity", type=float, default=V.reactivity, help="0..1: onsets and loudness drive how much frames change")
+    p.add_argument("--reactivity", type=float, default=V.reactivity, help="0..1: onsets drive each frame's learning rate, loudness its motion")
     p.add_argument("--start", type=float, default=V.start, help="seconds into the song where the video starts")
     p.add_argument("--duration", type=float, default=V.duration, help="seconds of video (0: to the end)")
     p.add_argument("--upscale", type=int, default=V.upscale, help="MP4 pixels per image pixel (nearest neighbour)")

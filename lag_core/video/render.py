@@ -6,8 +6,9 @@ is a cold start (`SamplerConfig.steps` from `SamplerConfig.init`); every later o
 warm-starts from the previous one's latent, moved by the camera motion, for `steps_per_frame`
 steps towards a target that slides (slerp, smoothstep) from one segment's conditioning to the
 next over `transition` seconds around each boundary. Audio reactivity scales each optimised
-frame's learning rate and motion by its `drive`. With `inbetween` = n, n frames between two
-optimised ones are decoded from linearly interpolated latents: no optimisation.
+frame's learning rate by its onset strength and its motion by its loudness (`reactive.drive`).
+With `inbetween` = n, n frames between two optimised ones are decoded from linearly interpolated
+latents: no optimisation.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ class VideoFrames:
     times: torch.Tensor  # [F] seconds into the song
     keys: list[int]  # indexes of the optimised frames
     segments: list[int]  # [F] segment of each frame
-    drive: torch.Tensor  # [F] how much each frame was driven to change
+    drive: torch.Tensor  # [F] each frame's learning rate over the set one (onset strength)
+    motion: torch.Tensor  # [F] each frame's motion over the set one (loudness)
     onset: torch.Tensor  # [F]
+    rms: torch.Tensor  # [F]
     seconds_optimised: float  # wall time spent in optimised frames (this run)
     seconds_inbetween: float  # wall time spent decoding in-between frames (this run)
     optimised: int  # frames optimised in this run
@@ -121,7 +124,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
         check_frame_memory(count, cfg)
     keys = key_frames(count, video.inbetween)
     onset, rms = frame_features(plan.mono, times, video.fps)
-    drives = drive(onset, rms, video.reactivity)
+    drives, moves = drive(onset, video.reactivity), drive(rms, video.reactivity)
     segments = [plan.segment_at(float(t)) for t in times]
     frames = torch.empty((count, cfg.height, cfg.width, 3)) if keep else None
     stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
@@ -137,7 +140,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
                 result = sample_vqgan_clip(vqgan, clip, targets, cfg)
             else:
                 d = float(drives[key])
-                dt = (key - prev_key) / video.fps * d  # seconds of motion, driven
+                dt = (key - prev_key) / video.fps * float(moves[key])  # seconds of motion, driven by loudness
                 z_start = move_latent(vqgan, z_prev.to(next(vqgan.parameters()).device), (1 + video.zoom) ** dt,
                                       video.rotate * dt, video.translate_x * dt, video.translate_y * dt)
                 step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
@@ -176,5 +179,5 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
         if callback is not None:
             callback(key + 1, count, {"image": image, "segment": segments[key], "time": t})
         z_prev, prev_key = z.float().cpu(), key
-    return VideoFrames(frames, times.float(), keys, segments, drives, onset, stats["opt"], stats["inb"],
+    return VideoFrames(frames, times.float(), keys, segments, drives, moves, onset, rms, stats["opt"], stats["inb"],
                        stats["optimised"], stats["interpolated"], stats["resumed"])
