@@ -70,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
     job = GenerateJob(out=args.out, sampler=cfg, prompts=args.prompt, image_prompts=args.image_prompt, song=song,
                       init_image=args.init_image, vqgan=args.vqgan, clip=args.clip, preset=args.preset,
                       download=args.download, device=args.device, frames_dir=args.frames_dir)
-    bar = TqdmCallback("generate", enabled=None)
-    try:
+    with TqdmCallback("generate", enabled=None) as bar:
         summary = generate(job, callback=bar)
-    finally:
-        bar.close()
     return emit(args, summary, f"wrote {summary['out']} ({summary['steps']} steps, {summary['it_per_s']} it/s, "
                                f"loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f})")

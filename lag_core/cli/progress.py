@@ -29,3 +29,9 @@ class TqdmCallback:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def __enter__(self) -> TqdmCallback:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

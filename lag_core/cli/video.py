@@ -59,10 +59,7 @@ def run(args: argparse.Namespace) -> int:
     job = VideoJob(song=args.song, out=args.out, lyrics=args.lyrics, genre=args.genre, sampler=cfg, video=video,
                    attention=args.attention, vqgan=args.vqgan, clip=args.clip, preset=args.preset, download=args.download,
                    device=args.device, frames_dir=args.frames_dir)
-    bar = TqdmCallback("video", enabled=None, unit="frame")
-    try:
+    with TqdmCallback("video", enabled=None, unit="frame") as bar:
         summary = make_video(job, callback=bar)
-    finally:
-        bar.close()
     return emit(args, summary, f"wrote {summary['out']} ({summary['frames']} frames at {summary['fps']} fps, "
                                f"{summary['segments']} segments, {summary['resumed']} frames resumed)")
