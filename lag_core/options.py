@@ -195,3 +195,47 @@ class TrainConfig:
         unknown = sorted(set(self.genre_prompts) - set(GENRES))
         if unknown:
             raise InputError(f"genre prompts given for {', '.join(unknown)}, which are not genres; known: {', '.join(GENRES)}")
+
+
+MAX_FPS = 60  # frames per second a video may have; more is refused (no player shows it, every frame costs steps)
+NO_LYRICS = "music"  # what lyric attention attends over when a song has no lyrics: the genre and sound carry it
+
+
+@dataclass
+class VideoConfig:
+    """A song as a music video (`lag video`, the Song to Video node). The sampler's own settings
+    (size, lr, cutn, seed, ...) stay in SamplerConfig; its `steps` are the first frame's (a cold start)."""
+
+    fps: float = 8.0
+    steps_per_frame: int = 4  # warm-start steps of every optimised frame after the first
+    inbetween: int = 0  # frames between two optimised frames made by latent interpolation (decode only)
+    transition: float = 1.0  # seconds over which the target moves from one segment's conditioning to the next
+    zoom: float = 0.0  # zoom per second (0.1: 10 % closer each second; negative zooms out)
+    rotate: float = 0.0  # degrees per second, counter-clockwise
+    translate_x: float = 0.0  # image widths per second (positive: content moves right)
+    translate_y: float = 0.0  # image heights per second (positive: content moves down)
+    reactivity: float = 0.0  # 0..1: how much onset strength (learning rate) and loudness (motion) drive each frame
+    start: float = 0.0  # seconds into the song where the video starts
+    duration: float = 0.0  # seconds of video (0: to the end of the song)
+    upscale: int = 1  # the MP4's pixels per image pixel (nearest neighbour; 64 px frames look tiny)
+
+    def validate(self) -> None:
+        if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            raise InputError(f"fps must be in (0, {MAX_FPS}], found {self.fps}; 8 to 24 suit a music video")
+        if self.steps_per_frame < 1:
+            raise InputError(f"steps per frame must be at least 1, found {self.steps_per_frame}")
+        if not 0 <= self.inbetween <= 16:
+            raise InputError(f"in-between frames must be in [0, 16], found {self.inbetween}")
+        if not 0 <= self.reactivity <= 1:
+            raise InputError(f"reactivity must be in [0, 1], found {self.reactivity}")
+        for name in ("transition", "start", "duration"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name} must be 0 or more seconds, found {value}")
+        for name in ("zoom", "rotate", "translate_x", "translate_y"):
+            if not math.isfinite(getattr(self, name)):
+                raise InputError(f"{name} must be a finite number, found {getattr(self, name)}")
+        if not abs(self.zoom) < 1:
+            raise InputError(f"zoom must be in (-1, 1) per second, found {self.zoom}")
+        if not 1 <= self.upscale <= 16:
+            raise InputError(f"upscale must be in [1, 16], found {self.upscale}")

@@ -166,6 +166,15 @@ def _check_memory(vqgan, clip, cfg: SamplerConfig, device: torch.device) -> None
                          f"(an estimate), more than {where} {format_bytes(have)}; lower the size or cutn")
 
 
+def _warm_latent(vqgan, cfg: SamplerConfig, latent: torch.Tensor, device) -> torch.Tensor:
+    f = vqgan.downsample_factor
+    expected = (1, vqgan.cfg.embed_dim, cfg.height // f, cfg.width // f)
+    if tuple(latent.shape) != expected:
+        raise InputError(f"the initial latent must be {list(expected)} for {cfg.width}x{cfg.height} with this VQGAN, "
+                         f"found {list(latent.shape)}; pass a SampleResult.latent made at the same size with the same VQGAN")
+    return latent.detach().to(device).float().clone()  # a copy: may be an inference tensor
+
+
 def sample_vqgan_clip(
     vqgan,
     clip,
@@ -173,13 +182,17 @@ def sample_vqgan_clip(
     cfg: SamplerConfig,
     *,
     init_image: torch.Tensor | None = None,
+    init_latent: torch.Tensor | None = None,
     callback: Callback | None = None,
 ) -> SampleResult:
     """Run VQGAN-CLIP. `callback(step, total, info)` is called once per step; raising in it stops
     the run (nothing is written by this function). `info` has `loss` and `image` (the image CLIP
     scored at this step, `[1, H, W, 3]`), plus `frame` (`[1, H, W, 3]`) every `save_every` steps.
     With `keep_frames` the frames are also returned, in one `[F, H, W, 3]` tensor whose size
-    `cfg.validate` checked before the run; without it they only go to the callback."""
+    `cfg.validate` checked before the run; without it they only go to the callback.
+
+    `init_latent` (`[1, D, h, w]`, e.g. a previous `SampleResult.latent`) warm-starts the run from
+    that latent instead of `cfg.init`: a video's next frame continues the previous one."""
     cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
     _check_memory(vqgan, clip, cfg, device)
@@ -200,7 +213,10 @@ def sample_vqgan_clip(
         gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
         with torch.no_grad():
             z_min, z_max = (t.float() for t in vqgan.codebook_range())
-            z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
+            if init_latent is None:
+                z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
+            else:
+                z0 = _warm_latent(vqgan, cfg, init_latent, device).clamp(z_min, z_max)
         z = z0.clone().requires_grad_(True)
         optimizer = OPTIMIZER_CLASSES[cfg.optimizer.lower()]([z], lr=cfg.lr)
         z_ema = z0.clone() if cfg.ema > 0 else None

@@ -11,6 +11,7 @@ from .data import LAGLoadLAGEntry
 from .loaders import LAGCLIPLoader, LAGLoadAudio, LAGVQGANLoader
 from .sampler import LAGSamplerOptions, LAGVQGANCLIPSampler
 from .train import LAGTrainAttention
+from .video import LAGSaveVideo, LAGSongToVideo
 
 if comfy_available():
     register_model_folders()
@@ -26,6 +27,8 @@ NODE_CLASS_MAPPINGS = {
     "LAGVQGANLoader": LAGVQGANLoader,
     "LAGCLIPLoader": LAGCLIPLoader,
     "LAGLoadAudio": LAGLoadAudio,
+    "LAGSongToVideo": LAGSongToVideo,
+    "LAGSaveVideo": LAGSaveVideo,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -39,4 +42,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "LAGVQGANLoader": "Load VQGAN",
     "LAGCLIPLoader": "Load CLIP (open_clip)",
     "LAGLoadAudio": "Load Audio (LAG)",
+    "LAGSongToVideo": "Song to Video (LAG)",
+    "LAGSaveVideo": "Save Video (LAG)",
 }

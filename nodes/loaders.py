@@ -122,23 +122,28 @@ class LAGCLIPLoader:
         return (CACHE.get((ref.signature, str(dev)), lambda: make_clip(ref, dev, allow_download=allow_download)),)
 
 
-def audio_choices() -> list[str]:
+def bundled_audio_dirs() -> list[Path]:
+    """The bundled sample's clips and the bundled song for Song to Video."""
     from ..lag_core.data.dataset import SAMPLE_DIR
+    from ..lag_core.data.demo_song import SONG_DIR
 
+    return [SAMPLE_DIR / "audio", SONG_DIR]
+
+
+def audio_choices() -> list[str]:
     files = []
     inp = input_directory()
     if inp is not None and inp.is_dir():
         files = sorted(str(p.relative_to(inp)) for p in inp.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    sample = sorted(SAMPLE_PREFIX + p.name for p in (SAMPLE_DIR / "audio").glob("*.ogg"))
+    sample = sorted(SAMPLE_PREFIX + p.name for folder in bundled_audio_dirs() for p in folder.glob("*.ogg"))
     return files + sample
 
 
 def resolve_audio(name: str) -> Path:
-    from ..lag_core.data.dataset import SAMPLE_DIR
     from ..lag_core.safepath import resolve_inside
 
     if name.startswith(SAMPLE_PREFIX):
-        return resolve_inside(name[len(SAMPLE_PREFIX):], [SAMPLE_DIR / "audio"], "bundled audio clip",
+        return resolve_inside(name[len(SAMPLE_PREFIX):], bundled_audio_dirs(), "bundled audio clip",
                               suffixes=AUDIO_SUFFIXES, where="the pack's bundled clips")
     inp = input_directory()
     return resolve_inside(name, [inp] if inp is not None else [], "audio file", suffixes=AUDIO_SUFFIXES,

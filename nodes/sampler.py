@@ -9,6 +9,15 @@ A, S = AugmentConfig, SamplerConfig  # their field defaults are the inputs' defa
 MIN_FACTOR = 8  # the smallest downsampling factor of the VQGANs we know (bundled: 8; taming f16: 16)
 
 
+def sampler_config(options: dict | None, **fields) -> SamplerConfig:
+    """A SamplerConfig from the node's own inputs (`fields`) and a Sampler Options dict (or None: defaults)."""
+    o = options or {}
+    aug = AugmentConfig(enabled=o.get("augment", A.enabled), flip=o.get("flip", A.flip), degrees=o.get("degrees", A.degrees),
+                        noise=o.get("noise", A.noise), jitter=o.get("jitter", A.jitter))
+    return SamplerConfig(**fields, init_weight=o.get("init_weight", S.init_weight), augment=aug, ema=o.get("ema", S.ema),
+                         deterministic=o.get("deterministic", S.deterministic), precision=o.get("precision", S.precision))
+
+
 class LAGSamplerOptions:
     DESCRIPTION = "Rarely changed VQGAN-CLIP settings: augmentations, latent EMA, init weight, determinism, precision."
     CATEGORY = "LAG/sampling"
@@ -99,13 +108,8 @@ class LAGVQGANCLIPSampler:
         from ..lag_core.prompts import Targets, image_targets, text_targets
         from ..lag_core.sampler import sample_vqgan_clip
 
-        o = options or {}
-        aug = AugmentConfig(enabled=o.get("augment", A.enabled), flip=o.get("flip", A.flip), degrees=o.get("degrees", A.degrees),
-                            noise=o.get("noise", A.noise), jitter=o.get("jitter", A.jitter))
-        cfg = SamplerConfig(width=width, height=height, steps=steps, lr=lr, optimizer=optimizer, seed=seed, init=init,
-                            init_weight=o.get("init_weight", S.init_weight), cutn=cutn, cut_pow=cut_pow, augment=aug,
-                            ema=o.get("ema", S.ema), save_every=frame_every,
-                            deterministic=o.get("deterministic", S.deterministic), precision=o.get("precision", S.precision))
+        cfg = sampler_config(options, width=width, height=height, steps=steps, lr=lr, optimizer=optimizer, seed=seed,
+                             init=init, cutn=cutn, cut_pow=cut_pow, save_every=frame_every)
         cfg.validate(vqgan.downsample_factor)  # the exact factor, now that the VQGAN is loaded
         lines = [line for line in prompts.splitlines() if line.strip()]
         parts = [text_targets(clip, lines)] if lines else []

@@ -27,11 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from packinfo import API_DIR, CORE, ROOT, WORKFLOW_DIR, load_pack, object_info, thumbnail_comment  # noqa: E402
 
 from lag_core.comfy.workflow import api_to_ui  # noqa: E402
+from lag_core.data.demo_song import LRC as DEMO_LRC  # noqa: E402
+from lag_core.data.demo_song import SONG_NAME  # noqa: E402
 from lag_core.safeload import atomic_path  # noqa: E402
 
 VQ = {"class_type": "LAGVQGANLoader", "inputs": {"vqgan_name": "[preset] toyworld"}}
 CLIP = {"class_type": "LAGCLIPLoader", "inputs": {"clip_name": "[preset] toyworld", "open_clip_spec": "", "allow_download": False}}
 MHA = "toyworld_lyric_attention_mha.safetensors"
+SONG_LYRICS = DEMO_LRC.lstrip("\ufeff")  # the bundled song's LRC, typed into Song to Video's lyrics
 
 
 def sampler(cond=None, prompts="", steps=30, frame_every=0, seed=1):
@@ -98,11 +101,24 @@ WORKFLOWS = {
         "6": save(["5", 1], "lag/frames", "Save Frames"),
         "7": save(["5", 0], "lag/final"),
     },
+    "6_song_to_music_video": {
+        "1": VQ, "2": CLIP,
+        "3": {"class_type": "LAGLoadAudio", "inputs": {"audio": f"[sample] {SONG_NAME}.ogg"}},
+        # 3 s across the turn from the metal verse (fire) to the pop chorus (ocean) at 20 s.
+        "4": {"class_type": "LAGSongToVideo", "inputs": {
+            "vqgan": ["1", 0], "clip": ["2", 0], "weights": MHA, "audio": ["3", 0], "lyrics": SONG_LYRICS, "genre": "",
+            "fps": 4.0, "steps_per_frame": 3, "first_steps": 20, "inbetween": 1, "zoom": 0.1, "rotate": 0.0,
+            "translate_x": 0.0, "translate_y": 0.0, "reactivity": 0.5, "transition": 1.0, "start": 18.5, "duration": 3.0,
+            "width": 64, "height": 64, "seed": 1, "lr": 0.15, "cutn": 16}},
+        "5": {"class_type": "LAGSaveVideo", "inputs": {"images": ["4", 0], "fps": ["4", 2], "filename_prefix": "lag/music_video",
+                                                       "upscale": 4, "audio": ["4", 1]}},
+        "6": preview(["4", 0], "Frames"),
+    },
 }
 
 LAYOUT_COLUMNS = {"LAGVQGANLoader": 0, "LAGCLIPLoader": 0, "LAGLoadLAGEntry": 0, "LAGLoadAudio": 0,
                   "LAGAudioFeatureEncoder": 1, "LAGLyricAttention": 1, "LAGTrainAttention": 1,
-                  "LAGVQGANCLIPSampler": 2, "SaveImage": 3, "PreviewImage": 3}
+                  "LAGVQGANCLIPSampler": 2, "LAGSongToVideo": 2, "SaveImage": 3, "PreviewImage": 3, "LAGSaveVideo": 3}
 
 
 def layout(api: dict) -> dict:
@@ -111,7 +127,7 @@ def layout(api: dict) -> dict:
     for nid, node in api.items():
         col = LAYOUT_COLUMNS.get(node["class_type"], 1)
         row = rows.get(col, 0)
-        height = 420 if node["class_type"] == "LAGVQGANCLIPSampler" else 260 if col == 3 else 200
+        height = {"LAGVQGANCLIPSampler": 420, "LAGSongToVideo": 640}.get(node["class_type"], 260 if col == 3 else 200)
         out[nid] = (40 + 380 * col, 60 + row, 340, height)
         rows[col] = row + height + 60
     return out
@@ -151,7 +167,7 @@ def run_workflow(api: dict, pack) -> dict[str, object]:
             else:
                 cls = pack.NODE_CLASS_MAPPINGS[node["class_type"]]
                 out = getattr(cls(), cls.FUNCTION)(**kwargs)
-                results[nid] = tuple(out["result"] if isinstance(out, dict) else out)
+                results[nid] = tuple(out.get("result", ()) if isinstance(out, dict) else out)
         return results[nid]
 
     with torch.inference_mode():

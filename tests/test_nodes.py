@@ -153,3 +153,75 @@ def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):
         out = train.train(clip, "[sample] LAG sample (24 entries)", "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True)
     assert out["result"][0] == "precious.safetensors" and old.read_bytes() != before
     assert out["result"][1].shape[-1] == 3  # the curves, drawn by the node
+
+
+SONG_ARGS = dict(genre="", fps=2.0, steps_per_frame=1, first_steps=2, inbetween=1, zoom=0.1, rotate=5.0, translate_x=0.0,
+                 translate_y=0.0, reactivity=0.5, transition=1.0, start=19.0, duration=2.0, width=32, height=32, seed=0,
+                 lr=0.1, cutn=4)
+
+
+def test_song_to_video_and_save_video(inproc):
+    """The bundled song through Song to Video (previews every optimised frame) into Save Video (LAG): a real
+    MP4 with the frames and the audio they cover, read back with PyAV."""
+    import av
+    import comfy.utils
+    import folder_paths
+
+    from lag_core.data.demo_song import SONG_DIR
+
+    pack, base = inproc
+    folder_paths.set_output_directory(str(base / "output"))
+    previews = []
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview: previews.append((value, total, preview)))
+    try:
+        with torch.inference_mode():
+            (vqgan,) = _node(pack, "LAGVQGANLoader").load("[preset] tiny")
+            (clip,) = _node(pack, "LAGCLIPLoader").load("[preset] tiny")
+            (audio,) = _node(pack, "LAGLoadAudio").load("[sample] fire_and_ocean.ogg")
+            lrc = (SONG_DIR / "fire_and_ocean.lrc").read_text(encoding="utf-8")  # with its BOM, as a pasted file would be
+            frames, part, fps = _node(pack, "LAGSongToVideo").render(
+                vqgan, clip, "tiny_lyric_attention_mha.safetensors", audio, lrc, **SONG_ARGS)
+            saved = _node(pack, "LAGSaveVideo").save(frames, fps, "lag/clip", 2, audio=part)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert frames.shape == (4, 32, 32, 3) and fps == 2.0
+    assert part["waveform"].shape[-1] == 2 * part["sample_rate"]
+    assert [(v, t) for v, t, _ in previews] == [(1, 4), (3, 4), (4, 4)]  # one per optimised frame (0, 2, 3)
+    assert all(p is not None and p[0] == "JPEG" for _, _, p in previews)
+    entry = saved["ui"]["images"][0]
+    assert entry == {"filename": "clip_00001.mp4", "subfolder": "lag", "type": "output"}
+    with av.open(str(base / "output" / "lag" / "clip_00001.mp4")) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 4 and decoded[0].shape == (64, 64, 3)
+    with torch.inference_mode():
+        again = _node(pack, "LAGSaveVideo").save(frames, fps, "lag/clip", 1)
+    assert again["ui"]["images"][0]["filename"] == "clip_00002.mp4"
+    with pytest.raises(ValueError, match="outside ComfyUI's output folder"):
+        _node(pack, "LAGSaveVideo").save(frames, fps, "../escape", 1)
+    bad = pack.NODE_CLASS_MAPPINGS["LAGSongToVideo"].VALIDATE_INPUTS("tiny_lyric_attention_mha.safetensors", "[00:05.00]a\n[00:02.00]b")
+    assert "out-of-order time stamp" in bad
+
+
+def test_song_to_video_cancel_stops_within_one_frame(inproc):
+    import comfy.model_management as mm
+    import comfy.utils
+
+    pack, _ = inproc
+    seen = []
+
+    def hook(value, total, preview):
+        seen.append(value)
+        mm.interrupt_current_processing(True)  # Cancel as soon as the first frame is shown
+
+    comfy.utils.set_progress_bar_global_hook(hook)
+    try:
+        with torch.inference_mode(), pytest.raises(mm.InterruptProcessingException):
+            (vqgan,) = _node(pack, "LAGVQGANLoader").load("[preset] tiny")
+            (clip,) = _node(pack, "LAGCLIPLoader").load("[preset] tiny")
+            (audio,) = _node(pack, "LAGLoadAudio").load("[sample] fire_and_ocean.ogg")
+            _node(pack, "LAGSongToVideo").render(vqgan, clip, "tiny_lyric_attention_mha.safetensors", audio, "", **SONG_ARGS)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+        mm.interrupt_current_processing(False)
+    assert seen == [1]

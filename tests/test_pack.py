@@ -36,7 +36,7 @@ def test_import_is_cheap_and_never_installs_a_top_level_nodes_module():
         "print(len(m.NODE_CLASS_MAPPINGS), heavy, 'nodes' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "10" and out[1] == "[]" and out[2] == "False"
+    assert out[0] == "12" and out[1] == "[]" and out[2] == "False"
 
 
 def test_pyproject_installs_only_lag_core():
@@ -117,8 +117,8 @@ def test_ui_and_api_twins_agree(path):
         assert ids[dst]["inputs"][dst_slot]["link"] == link_id
 
 
-def test_five_workflows_bundled_the_first_one_to_start_with():
-    assert len(WORKFLOWS) == 5
+def test_six_workflows_bundled_the_first_one_to_start_with():
+    assert len(WORKFLOWS) == 6
     assert sorted(p.name for p in WORKFLOW_DIR.glob("*.json")) == [p.name for p in WORKFLOWS]
     assert WORKFLOWS[0].stem.startswith("1_start_here")
     assert not (ROOT / "workflows").exists()  # one folder: ComfyUI would list a second one's templates twice

@@ -40,6 +40,10 @@ def add_parser(sub) -> None:
     s.add_argument("--out", default=None)
     s.set_defaults(func=run_build_sample)
 
+    g = dsub.add_parser("build-song", help="(maintainers) regenerate the bundled song for `lag video` and its LRC")
+    g.add_argument("--out", default=None, metavar="DIR")
+    g.set_defaults(func=run_build_song)
+
 
 def run_convert(args) -> int:
     from ..data.dataset import open_dataset, write_dataset
@@ -82,4 +86,12 @@ def run_build_sample(args) -> int:
 
     out = build_sample(args.out) if args.out else build_sample()
     sys.stdout.write(f"wrote {out}\n")
+    return 0
+
+
+def run_build_song(args) -> int:
+    from ..data.demo_song import build_demo_song
+
+    audio, lyrics = build_demo_song(args.out) if args.out else build_demo_song()
+    sys.stdout.write(f"wrote {audio} and {lyrics}\n")
     return 0

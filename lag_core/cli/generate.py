@@ -8,6 +8,16 @@ from ..options import INIT_MODES, OPTIMIZERS, PRECISIONS, PRESETS, AugmentConfig
 from .output import emit
 
 
+def add_model_options(p) -> None:
+    """The models and where they run: shared by `lag generate` and `lag video`."""
+    p.add_argument("--vqgan", metavar="FILE", help="VQGAN: a preset, a taming .ckpt (model.yaml beside it), a .safetensors, or a name in weights/vqgan")
+    p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP: a preset, a file from `lag convert-weights`, a folder, a name in weights/clip, ARCH:TAG or ARCH:FILE")
+    p.add_argument("--download", action="store_true", help="allow downloading CLIP weights for ARCH:TAG (needs internet)")
+    p.add_argument("--preset", default=None, choices=PRESETS, help="embedded models instead of --vqgan/--clip (default: toyworld)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", default=SamplerConfig.precision, choices=PRECISIONS)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="make an image with VQGAN-CLIP from text and image prompts")
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT[:WEIGHT]",
@@ -37,12 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--save-every", type=int, default=0, metavar="K", help="write a frame every K steps")
     p.add_argument("--frames-dir", metavar="DIR", help="folder for frames (needs --save-every)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels: byte-identical output for the same inputs on CPU")
-    p.add_argument("--vqgan", metavar="FILE", help="VQGAN: a preset, a taming .ckpt (model.yaml beside it), a .safetensors, or a name in weights/vqgan")
-    p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP: a preset, a file from `lag convert-weights`, a folder, a name in weights/clip, ARCH:TAG or ARCH:FILE")
-    p.add_argument("--download", action="store_true", help="allow downloading CLIP weights for ARCH:TAG (needs internet)")
-    p.add_argument("--preset", default=None, choices=PRESETS, help="embedded models instead of --vqgan/--clip (default: toyworld)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", default=SamplerConfig.precision, choices=PRECISIONS)
+    add_model_options(p)
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
     p.set_defaults(func=run)
@@ -65,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
     job = GenerateJob(out=args.out, sampler=cfg, prompts=args.prompt, image_prompts=args.image_prompt, song=song,
                       init_image=args.init_image, vqgan=args.vqgan, clip=args.clip, preset=args.preset,
                       download=args.download, device=args.device, frames_dir=args.frames_dir)
-    bar = TqdmCallback("generate", enabled=None)
-    try:
+    with TqdmCallback("generate", enabled=None) as bar:
         summary = generate(job, callback=bar)
-    finally:
-        bar.close()
     return emit(args, summary, f"wrote {summary['out']} ({summary['steps']} steps, {summary['it_per_s']} it/s, "
                                f"loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f})")

@@ -10,7 +10,7 @@ from ..errors import LAGError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import comfy, convert, data, evaluate, generate, toyworld, train
+    from . import comfy, convert, data, evaluate, generate, toyworld, train, video
 
     parser = argparse.ArgumentParser(prog="lag", description="Songs (lyrics, audio, genre) to images.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     comfy.add_parser(sub)
     toyworld.add_parser(sub)
     evaluate.add_parser(sub)
+    video.add_parser(sub)
     return parser
 
 

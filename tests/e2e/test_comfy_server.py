@@ -23,7 +23,7 @@ from packinfo import API_DIR, CORE_DISPLAY_NAMES, WORKFLOW_DIR  # noqa: E402
 API_WORKFLOWS = sorted(API_DIR.glob("*.json"))
 PACK_NODES = ["LAGLoadLAGEntry", "LAGAudioFeatureEncoder", "LAGLyricAttention", "LAGConditioningCombine",
               "LAGVQGANCLIPSampler", "LAGSamplerOptions", "LAGTrainAttention", "LAGVQGANLoader", "LAGCLIPLoader",
-              "LAGLoadAudio"]
+              "LAGLoadAudio", "LAGSongToVideo", "LAGSaveVideo"]
 
 
 def test_pack_imports_cleanly(comfy_server):
@@ -52,6 +52,16 @@ def test_bundled_api_workflow_runs(comfy_server, workflow, tmp_path):
     assert result.files and all(f.stat().st_size > 0 for f in result.files)
     if "frames" in workflow.stem:
         assert len([f for f in result.files if f.name.startswith("frames")]) == 6  # 30 steps, a frame every 5
+    if "video" in workflow.stem:  # an H.264 MP4 with the song's audio, read back
+        import av
+
+        videos = [f for f in result.files if f.suffix == ".mp4"]
+        assert len(videos) == 1, result.files
+        with av.open(str(videos[0])) as container:
+            assert container.streams.audio[0].codec_context.name == "aac"
+            frames = sum(1 for _ in container.decode(video=0))
+        node = next(n for n in api.values() if n["class_type"] == "LAGSongToVideo")["inputs"]
+        assert frames == round(node["duration"] * node["fps"])
     if "train" in workflow.stem:  # the saved file's name reaches API clients (and the curves' title)
         trainer = next(nid for nid, node in api.items() if node["class_type"] == "LAGTrainAttention")
         assert result.outputs[trainer]["text"] == [api[trainer]["inputs"]["out_name"] + ".safetensors"]

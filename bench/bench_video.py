@@ -1,0 +1,159 @@
+"""Benchmark: `lag video` on the bundled song (fire_and_ocean: a metal verse, then a pop chorus) in the
+embedded toy world at its native 64 px, judged by the toy world's pixel judge (no CLIP).
+
+* Follows the lyrics: the judged genre of each segment's frames (majority) vs the segment's genre.
+* Follows the beat: Pearson r between per-frame image change and onset strength, reactive vs not.
+* Continuity: frame-to-frame change inside segments vs across segment boundaries.
+* Cost: seconds per optimised frame and per in-between frame; steps a cold start needs to reach
+  the segment's judged genre vs the steps a warm start gets (and needs across a genre change).
+
+    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--threads 2] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+
+import torch
+
+from lag_core.audio.io import load_audio, to_mono_22050
+from lag_core.data.demo_song import SONG_DIR, SONG_NAME
+from lag_core.models import make_attention, make_preset
+from lag_core.options import SamplerConfig, VideoConfig
+from lag_core.sampler import sample_vqgan_clip
+from lag_core.toyworld.judge import judge_genre
+from lag_core.video.plan import plan_song
+from lag_core.video.render import render_video, segment_conditionings, target_at
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+def changes(frames: torch.Tensor) -> torch.Tensor:
+    """Mean absolute pixel change from each frame to the next `[F - 1]`."""
+    return (frames[1:] - frames[:-1]).abs().mean(dim=(1, 2, 3))
+
+
+def steps_to_genre(vqgan, clip, targets, cfg: SamplerConfig, genre: str, init_latent=None) -> int | None:
+    """The first step whose image the judge calls `genre` (0: already at the start), or None within cfg.steps."""
+    if init_latent is not None:
+        from lag_core.sampler import render_latent
+
+        if judge_genre(render_latent(vqgan, init_latent)[0].numpy()) == genre:
+            return 0
+    hit = []
+
+    def on_step(step, total, info):
+        if not hit and "frame" in info and judge_genre(info["frame"][0].numpy()) == genre:
+            hit.append(step)
+            raise StopIteration
+
+    try:
+        sample_vqgan_clip(vqgan, clip, targets, dataclasses.replace(cfg, save_every=1, keep_frames=False),
+                          init_latent=init_latent, callback=on_step)
+    except StopIteration:
+        pass
+    return hit[0] if hit else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fps", type=float, default=2.0, help="fps of the whole-song render (lyrics, continuity, cost)")
+    parser.add_argument("--steps-per-frame", type=int, default=4)
+    parser.add_argument("--first-steps", type=int, default=30)
+    parser.add_argument("--beat-fps", type=float, default=6.0)
+    parser.add_argument("--beat-seconds", type=float, default=5.0)
+    parser.add_argument("--cold-max", type=int, default=40, help="most steps a cold start may take to reach the genre")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--beat-only", action="store_true", help="only the beat figures (reactive vs not)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    vqgan, clip = make_preset("toyworld")
+    loaded = make_attention("toyworld", clip)
+    audio = load_audio(SONG_DIR / f"{SONG_NAME}.ogg")
+    plan = plan_song(to_mono_22050(audio)[0], (SONG_DIR / f"{SONG_NAME}.lrc").read_text(encoding="utf-8-sig"))
+    conds = segment_conditionings(plan, loaded, clip)
+    cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=0.15, cutn=16, seed=1, init="random")
+    figures: dict = {"threads": args.threads, "segments": len(plan.segments)}
+
+    if not args.beat_only:
+        song_figures(args, vqgan, clip, plan, conds, cfg, figures)
+    beat_figures(args, vqgan, clip, plan, conds, cfg, figures)
+    text = json.dumps(figures, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
+    # 1. The whole song, one optimised frame in two (the other an in-between).
+    video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=1, transition=1.0)
+    start = time.perf_counter()
+    song = render_video(vqgan, clip, plan, conds, cfg, video)
+    figures["song_render_s"] = round(time.perf_counter() - start, 1)
+    judged = [judge_genre(f.numpy()) for f in song.frames]
+    seg_ok = []
+    for i, seg in enumerate(plan.segments):
+        verdicts = [judged[f] for f, s in enumerate(song.segments) if s == i]
+        if verdicts:
+            seg_ok.append(max(set(verdicts), key=verdicts.count) == seg.genre)
+    frame_ok = [judged[f] == plan.segments[s].genre for f, s in enumerate(song.segments)]
+    figures["lyrics_segments_matching"] = f"{sum(seg_ok)}/{len(seg_ok)}"
+    figures["lyrics_segment_share"] = round(sum(seg_ok) / len(seg_ok), 3)
+    figures["lyrics_frame_share"] = round(sum(frame_ok) / len(frame_ok), 3)
+    figures["judged_per_frame"] = "".join(g[0] for g in judged)
+    figures["wanted_per_frame"] = "".join(plan.segments[s].genre[0] for s in song.segments)
+
+    # 3. Continuity: change between consecutive frames inside a segment vs across a boundary.
+    ch = changes(song.frames)
+    boundary = torch.tensor([song.segments[f] != song.segments[f + 1] for f in range(len(ch))])
+    figures["change_inside"] = round(float(ch[~boundary].mean()), 4)
+    figures["change_at_boundaries"] = round(float(ch[boundary].mean()), 4)
+    genre_turn = [f for f in range(len(ch)) if plan.segments[song.segments[f]].genre != plan.segments[song.segments[f + 1]].genre]
+    figures["change_at_genre_turn"] = [round(float(ch[f]), 4) for f in genre_turn]
+
+    # 4. Cost, from the same render.
+    figures["s_per_optimised_frame"] = round(song.seconds_optimised / song.optimised, 3)
+    figures["s_per_inbetween_frame"] = round(song.seconds_inbetween / max(1, song.interpolated), 4)
+    figures["inbetween_cheaper_x"] = round(figures["s_per_optimised_frame"] / figures["s_per_inbetween_frame"], 1)
+    warm_cfg = dataclasses.replace(cfg, steps=args.cold_max)
+    cold, across = [], []
+    for i, seg in enumerate(plan.segments):
+        t = (seg.start + seg.end) / 2
+        targets = target_at(plan, conds, t, 0.0)
+        if i % 2 == 0:  # every other segment: a cold start costs up to --cold-max steps
+            cold.append(steps_to_genre(vqgan, clip, targets, dataclasses.replace(cfg, steps=args.cold_max, seed=100 + i), seg.genre))
+        if i and plan.segments[i - 1].genre != seg.genre:  # a genre turn: warm from the previous look's last optimised frame
+            last = max(f for f in song.keys if song.segments[f] == i - 1)
+            z = vqgan.encode(song.frames[last].permute(2, 0, 1)[None] * 2 - 1).detach()  # [1, D, h, w]
+            across.append(steps_to_genre(vqgan, clip, targets, warm_cfg, seg.genre, init_latent=z))
+    reached = [c for c in cold if c is not None]
+    figures["cold_steps_to_genre"] = cold
+    figures["cold_steps_median"] = statistics.median(reached) if reached else None
+    figures["warm_steps_per_frame"] = args.steps_per_frame
+    figures["warm_steps_across_genre_turn"] = across
+    if reached:
+        figures["cold_over_warm_x"] = round(statistics.median(reached) / args.steps_per_frame, 1)
+
+
+
+def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
+    # 2. Follows the beat: the pop chorus, every frame optimised, reactive vs not.
+    for name, strength in (("reactive", 1.0), ("still", 0.0)):
+        beat = VideoConfig(fps=args.beat_fps, steps_per_frame=2, start=21.0, duration=args.beat_seconds,
+                           reactivity=strength, zoom=0.05)
+        out = render_video(vqgan, clip, plan, conds, cfg, beat)
+        figures[f"beat_r_{name}"] = round(pearson(changes(out.frames)[1:], out.onset[2:]), 3)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

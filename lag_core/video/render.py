@@ -1,0 +1,183 @@
+"""A song plan -> video frames with VQGAN-CLIP (after the classic VQGAN-CLIP animation notebooks and
+music2video: each frame continues the last).
+
+Every segment's conditioning comes from `song.song_targets` (its words, genre and MFCC). Frame 0
+is a cold start (`SamplerConfig.steps` from `SamplerConfig.init`); every later optimised frame
+warm-starts from the previous one's latent, moved by the camera motion, for `steps_per_frame`
+steps towards a target that slides (slerp, smoothstep) from one segment's conditioning to the
+next over `transition` seconds around each boundary. Audio reactivity scales each optimised
+frame's learning rate by its onset strength and its motion by its loudness (`reactive.drive`).
+With `inbetween` = n, n frames between two optimised ones are decoded from linearly interpolated
+latents: no optimisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from ..options import SamplerConfig, VideoConfig
+from ..prompts import Targets
+from .motion import move_latent
+from .plan import SongPlan, check_length, segment_mfccs
+from .reactive import drive, frame_features
+from .store import FrameStore
+
+
+@dataclass
+class VideoFrames:
+    frames: torch.Tensor | None  # [F, H, W, 3] (None with a store and keep off)
+    times: torch.Tensor  # [F] seconds into the song
+    keys: list[int]  # indexes of the optimised frames
+    segments: list[int]  # [F] segment of each frame
+    drive: torch.Tensor  # [F] each frame's learning rate over the set one (onset strength)
+    motion: torch.Tensor  # [F] each frame's motion over the set one (loudness)
+    onset: torch.Tensor  # [F]
+    rms: torch.Tensor  # [F]
+    seconds_optimised: float  # wall time spent in optimised frames (this run)
+    seconds_inbetween: float  # wall time spent decoding in-between frames (this run)
+    optimised: int  # frames optimised in this run
+    interpolated: int  # in-between frames decoded in this run
+    resumed: int  # frames found ready in the store
+
+
+def frame_times(plan: SongPlan, video: VideoConfig) -> torch.Tensor:
+    """Start time of every frame `[F]`: from `start` for `duration` (0: to the end), at `fps`."""
+    check_length(plan.duration, video.fps)
+    if video.start >= plan.duration:
+        raise InputError(f"start {video.start} s is past the end of the audio ({plan.duration:.2f} s)")
+    end = plan.duration if not video.duration else min(plan.duration, video.start + video.duration)
+    count = int(math.floor((end - video.start) * video.fps + 1e-9))
+    if count < 1:
+        raise InputError(f"{end - video.start:.3f} s of audio is shorter than one frame at {video.fps} fps")
+    return video.start + torch.arange(count, dtype=torch.float64) / video.fps
+
+
+def key_frames(count: int, inbetween: int) -> list[int]:
+    """Indexes of the optimised frames: every (inbetween + 1)-th, and the last."""
+    keys = list(range(0, count, inbetween + 1))
+    return keys if keys[-1] == count - 1 else [*keys, count - 1]
+
+
+def segment_conditionings(plan: SongPlan, loaded, clip, device=None) -> torch.Tensor:
+    """Each segment's conditioning through lyric attention `[S, D]` (song.song_targets: one path)."""
+    from ..song import Song, song_targets
+
+    mfccs = segment_mfccs(plan, device)  # [S, 128, 431]
+    rows = [song_targets(Song(seg.lyrics, seg.genre, mfccs[i]), loaded, clip).targets.embeds[0]
+            for i, seg in enumerate(plan.segments)]
+    return torch.stack(rows)  # [S, D], unit rows
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    omega = torch.arccos((a * b).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    if float(omega) < 1e-4:
+        return a + (b - a) * t
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) -> Targets:
+    """The target at time `t`: a segment's conditioning, or on the way (slerp, smoothstep) to the next
+    within `transition / 2` seconds of a boundary."""
+    i = plan.segment_at(t)
+    seg, half = plan.segments[i], transition / 2
+    pair = None
+    if half > 0 and i + 1 < len(plan.segments) and t > seg.end - half:
+        pair, u = (i, i + 1), (t - (seg.end - half)) / transition
+    elif half > 0 and i > 0 and t < seg.start + half:
+        pair, u = (i - 1, i), (t - (seg.start - half)) / transition
+    if pair is None:
+        return Targets.from_embeddings(conds[i], label=f"segment {i}")
+    u = min(1.0, max(0.0, u))
+    u = u * u * (3 - 2 * u)  # smoothstep
+    return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], u), label=f"segments {pair[0]}->{pair[1]}")
+
+
+def check_frame_memory(count: int, cfg: SamplerConfig) -> None:
+    from ..memory import format_bytes, physical_memory_bytes
+
+    needed, limit = count * cfg.width * cfg.height * 3 * 4, physical_memory_bytes() // 4
+    if needed > limit:
+        raise InputError(f"{count} frames of {cfg.width}x{cfg.height} need {format_bytes(needed)} of memory, more than "
+                         f"a quarter of this machine's ({format_bytes(limit)}); render a shorter part (duration), a lower fps "
+                         "or a smaller size")
+
+
+def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerConfig, video: VideoConfig, *,
+                 store: FrameStore | None = None, keep: bool = True, callback=None) -> VideoFrames:
+    """Render every frame of `plan` (see the module docstring). With a `store`, frames and optimised
+    latents are written as they are made and ones already there are reused (a resumed render).
+    `callback(frame, total, info)` after every optimised frame (and the in-betweens before it), with
+    `info["image"]` `[1, H, W, 3]` and `info["segment"]`; raising in it stops the render."""
+    from ..sampler import render_latent, sample_vqgan_clip
+
+    video.validate()
+    cfg.validate(vqgan.downsample_factor)
+    times = frame_times(plan, video)
+    count = len(times)
+    if keep:
+        check_frame_memory(count, cfg)
+    keys = key_frames(count, video.inbetween)
+    onset, rms = frame_features(plan.mono, times, video.fps)
+    drives, moves = drive(onset, video.reactivity), drive(rms, video.reactivity)
+    segments = [plan.segment_at(float(t)) for t in times]
+    frames = torch.empty((count, cfg.height, cfg.width, 3)) if keep else None
+    stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
+    z_prev, prev_key = None, None
+    for key in keys:
+        t = float(times[key])
+        z = store.latent(key) if store is not None else None
+        image = None
+        if z is None:
+            start = time.perf_counter()
+            targets = target_at(plan, conds, t, video.transition)
+            if z_prev is None:
+                result = sample_vqgan_clip(vqgan, clip, targets, cfg)
+            else:
+                d = float(drives[key])
+                dt = (key - prev_key) / video.fps * float(moves[key])  # seconds of motion, driven by loudness
+                z_start = move_latent(vqgan, z_prev.to(next(vqgan.parameters()).device), (1 + video.zoom) ** dt,
+                                      video.rotate * dt, video.translate_x * dt, video.translate_y * dt)
+                step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
+                                               save_every=0)
+                result = sample_vqgan_clip(vqgan, clip, targets, step_cfg, init_latent=z_start)
+            z, image = result.latent, result.image
+            if store is not None:
+                store.save_latent(key, z)
+            stats["opt"] += time.perf_counter() - start
+            stats["optimised"] += 1
+        start = time.perf_counter()
+        for f in range(prev_key + 1 if prev_key is not None else key, key):  # in-betweens: decode only
+            if store is not None and store.has_frame(f):
+                stats["resumed"] += 1
+                if keep:
+                    frames[f] = store.load_frame(f)[0]
+                continue
+            u = (f - prev_key) / (key - prev_key)
+            between = render_latent(vqgan, torch.lerp(z_prev, z, u).to(next(vqgan.parameters()).device))
+            if store is not None:
+                store.save_frame(f, between)
+            if keep:
+                frames[f] = between[0]
+            stats["interpolated"] += 1
+        stats["inb"] += time.perf_counter() - start
+        if store is not None and store.has_frame(key) and image is None:
+            stats["resumed"] += 1
+            image = store.load_frame(key) if keep or callback is not None else None
+        else:
+            if image is None:  # a latent saved before a kill, its PNG not yet
+                image = render_latent(vqgan, z.to(next(vqgan.parameters()).device))
+            if store is not None:
+                store.save_frame(key, image)
+        if keep:
+            frames[key] = image[0]
+        if callback is not None:
+            callback(key + 1, count, {"image": image, "segment": segments[key], "time": t})
+        z_prev, prev_key = z.float().cpu(), key
+    return VideoFrames(frames, times.float(), keys, segments, drives, moves, onset, rms, stats["opt"], stats["inb"],
+                       stats["optimised"], stats["interpolated"], stats["resumed"])

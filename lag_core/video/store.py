@@ -1,0 +1,92 @@
+"""A frames folder that makes a render resumable: every frame is a PNG and every optimised frame's
+latent a safetensors file, each written atomically as soon as it is made. `settings.json` holds
+what the frames depend on; a folder made with other settings is refused, so a re-run with the same
+arguments continues where a killed one stopped and never mixes two renders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..safeload import atomic_path, write_safetensors
+
+SETTINGS = "settings.json"
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """`{"video": {"fps": 8}}` -> `{"video.fps": 8}`, so a refusal names the setting that differs."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+class FrameStore:
+    def __init__(self, folder: str | os.PathLike, settings: dict):
+        self.folder = Path(folder)
+        self.settings = json.loads(json.dumps(settings, sort_keys=True))  # what JSON makes of it, to compare
+
+    def open(self) -> FrameStore:
+        """Create the folder, or check that an existing one was made with the same settings."""
+        marker = self.folder / SETTINGS
+        if self.folder.exists() and not self.folder.is_dir():
+            raise InputError(f"frames folder '{self.folder}' is a file; give another --frames-dir")
+        if marker.is_file():
+            try:
+                found = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                found = None
+            for stale in self.folder.glob(".*.tmp"):  # a temp file a killed render left half-written
+                stale.unlink(missing_ok=True)
+            if found != self.settings:
+                ours, theirs = _flat(self.settings), _flat(found if isinstance(found, dict) else {})
+                differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+                raise InputError(f"frames folder '{self.folder}' was made with other settings (differing: "
+                                 f"{', '.join(differ) or 'unreadable settings.json'}); re-run with its settings, give "
+                                 "another --frames-dir, or delete the folder to start over")
+            return self
+        if self.folder.is_dir() and any(self.folder.iterdir()):
+            raise InputError(f"frames folder '{self.folder}' is not empty and has no {SETTINGS} of `lag video`; "
+                             "give an empty or new --frames-dir")
+        with atomic_path(marker) as tmp:
+            tmp.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n")
+        return self
+
+    def frame_path(self, index: int) -> Path:
+        return self.folder / f"frame_{index:06d}.png"
+
+    def latent_path(self, index: int) -> Path:
+        return self.folder / f"latent_{index:06d}.safetensors"
+
+    def has_frame(self, index: int) -> bool:
+        return self.frame_path(index).is_file()
+
+    def save_frame(self, index: int, image: torch.Tensor) -> None:
+        from ..imageio import save_png
+
+        save_png(image, self.frame_path(index))
+
+    def load_frame(self, index: int) -> torch.Tensor:
+        from ..imageio import load_image
+
+        return load_image(self.frame_path(index)).permute(1, 2, 0)[None]  # [1, H, W, 3]
+
+    def latent(self, index: int) -> torch.Tensor | None:
+        """The saved latent of optimised frame `index`, or None."""
+        path = self.latent_path(index)
+        if not path.is_file():
+            return None
+        from safetensors.torch import load_file
+
+        return load_file(str(path))["latent"]
+
+    def save_latent(self, index: int, z: torch.Tensor) -> None:
+        write_safetensors(self.latent_path(index), {"latent": z}, {"frame": index})

@@ -1,0 +1,314 @@
+"""A song as a music video: lyrics timing, song plan, reactivity, warm start, render, resume, MP4, CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from lag_core.errors import InputError
+from lag_core.options import SamplerConfig, VideoConfig
+from lag_core.video.lyrics import parse_lrc, timed_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+SONG = ROOT / "lag_core" / "data" / "songs" / "fire_and_ocean.ogg"
+SONG_LRC = ROOT / "lag_core" / "data" / "songs" / "fire_and_ocean.lrc"
+SR = 22050
+
+
+# --- lyrics -------------------------------------------------------------------------------------------
+
+def test_lrc_with_bom_tags_offset_repeats_and_word_stamps():
+    text = ("\ufeff[ar:Someone]\n[ti:A Song]\n[offset:+500]\n[genre:metal]\n[00:01.50]first <00:01.60>line\n"
+            "[00:10.00][00:30.25]the chorus\n[genre:pop]\n[00:20]second: verse\n[00:25.5]\n")
+    lines = parse_lrc(text)
+    assert [(round(x.time, 3), x.text, x.genre) for x in lines] == [
+        (1.0, "first line", "metal"), (9.5, "the chorus", "metal"), (19.5, "second: verse", "pop"),
+        (25.0, "", "pop"), (29.75, "the chorus", "metal")]
+
+
+@pytest.mark.parametrize("text, says", [
+    ("[00:01.00]a\n[0x:02.00]b\n", "line 2: malformed time stamp '[0x:02.00]'"),
+    ("[00:01.00]a\n[00:75.00]b\n", "line 2: malformed time stamp '[00:75.00]'"),
+    ("[00:05.00]a\n[00:02.00]b\n", "line 2: out-of-order time stamp [00:02.00]"),
+    ("[00:05.00]a\n[00:05.00]b\n", "line 2: duplicate time stamp"),
+    ("[00:05.00][00:09.00]a\n[00:07.00][00:09.00]b\n", "duplicate time stamp [00:09.00]"),
+    ("[00:05.00]a\nno stamp here\n", "line 2: 'no stamp here' has no time stamp"),
+    ("[00:01.00]\n[00:02.00]\n", "no lyric lines with words"),
+    ("[genre:polka]\n[00:01.00]a\n", "unknown genre 'polka'"),
+])
+def test_bad_lrc_is_one_line(text, says):
+    with pytest.raises(InputError) as err:
+        timed_lines(text, 60.0)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_stamp_past_the_end_and_empty_lyrics_are_refused():
+    with pytest.raises(InputError, match=r"\[01:05.00\] \('late'\) is past the end of the audio \(\[00:40.00\]\)"):
+        timed_lines("[00:01.00]a\n[01:05.00]late\n", 40.0)
+    with pytest.raises(InputError, match="empty"):
+        timed_lines(" \n\ufeff\n", 40.0)
+
+
+def test_plain_lines_spread_over_the_song():
+    lines = timed_lines("one\n\n two  words \nthree\n", 30.0)
+    assert [(x.time, x.text) for x in lines] == [(0.0, "one"), (10.0, "two words"), (20.0, "three")]
+
+
+# --- plan ---------------------------------------------------------------------------------------------
+
+def test_plan_segments_follow_lyrics_and_mfcc_windows_are_lags():
+    from lag_core.audio.mfcc import mfcc_lag
+    from lag_core.video.plan import plan_song, segment_mfccs, segment_windows
+
+    mono = torch.randn(SR * 25) * 0.1
+    plan = plan_song(mono, "[genre:rap]\n[00:02.00]hello there\n[00:12.00]\n[00:20.00]bye now\n")
+    assert [(s.start, s.end, s.lyrics, s.genre) for s in plan.segments] == [
+        (0.0, 12.0, "hello there", "rap"), (12.0, 20.0, "hello there", "rap"), (20.0, 25.0, "bye now", "rap")]
+    windows = segment_windows(plan)
+    assert windows.shape == (3, SR * 10)
+    centre = int(6.0 * SR)  # the first segment's window is 1 s..11 s
+    assert torch.equal(windows[0], mono[centre - 5 * SR: centre + 5 * SR])
+    last = windows[2]  # centred at 22.5 s: 17.5 s..27.5 s, the last 2.5 s padded with zeros
+    assert torch.equal(last[: int(7.5 * SR)], mono[int(17.5 * SR):]) and not last[int(7.5 * SR):].any()
+    assert torch.allclose(segment_mfccs(plan)[1], mfcc_lag(windows[1:2])[0])
+    assert plan_song(mono, None, "pop").segments[0].genre == "pop"
+    assert [s.lyrics for s in plan_song(mono).segments] == ["music"] * 2  # no lyrics: LAG's 10 s windows
+
+
+# --- reactivity ---------------------------------------------------------------------------------------
+
+def test_onset_strength_finds_clicks_and_drive_has_mean_one():
+    from lag_core.video.reactive import drive, frame_features
+
+    mono = torch.zeros(SR * 4)
+    for t in (0.5, 1.5, 2.5, 3.5):  # clicks at the middle of every other half-second frame
+        mono[int(t * SR): int(t * SR) + 400] = torch.randn(400)
+    times = torch.arange(8) / 2.0
+    onset, rms = frame_features(mono, times, 2.0)
+    assert onset[1::2].min() > 5 * onset[0::2].max() and rms[1::2].min() > 5 * rms[0::2].max()
+    for feature in (onset, rms):
+        d = drive(feature, 1.0)
+        assert abs(float(d.mean()) - 1) < 0.05 and d[1::2].min() > d[0::2].max()
+        assert torch.equal(drive(feature, 0.0), torch.ones(8))
+        half = drive(feature, 0.5)
+        assert torch.allclose(half, 0.5 + 0.5 * d, atol=0.03)
+
+
+# --- warm start ---------------------------------------------------------------------------------------
+
+def test_warm_start_continues_from_the_latent(tiny_models):
+    from lag_core.prompts import text_targets
+    from lag_core.sampler import sample_vqgan_clip
+
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["a red sun"])
+    cfg = SamplerConfig(width=32, height=32, steps=3, cutn=4, seed=1)
+    first = sample_vqgan_clip(vqgan, clip, targets, cfg)
+    warm = sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=32, height=32, steps=1, cutn=4, seed=2, lr=0.01),
+                             init_latent=first.latent)
+    cold = sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=32, height=32, steps=1, cutn=4, seed=2, lr=0.01))
+    near = (warm.latent - first.latent).abs().mean()
+    assert near < 0.2 * (cold.latent - first.latent).abs().mean()
+    with pytest.raises(InputError, match=r"initial latent must be \[1, .*, 4, 4\]"):
+        sample_vqgan_clip(vqgan, clip, targets, cfg, init_latent=torch.zeros(1, 3, 5, 5))
+
+
+# --- render, resume -----------------------------------------------------------------------------------
+
+def _tiny_render(tiny_models, store=None, callback=None, inbetween=1):
+    from lag_core.models import make_attention
+    from lag_core.video.plan import plan_song
+    from lag_core.video.render import render_video, segment_conditionings
+
+    vqgan, clip = tiny_models
+    mono = torch.from_numpy(sf.read(str(SONG), dtype="float32")[0])
+    plan = plan_song(mono, SONG_LRC.read_text(encoding="utf-8-sig"))
+    conds = segment_conditionings(plan, make_attention("tiny", clip), clip)
+    cfg = SamplerConfig(width=32, height=32, steps=2, cutn=4, seed=0, deterministic=True)
+    video = VideoConfig(fps=2.0, steps_per_frame=1, inbetween=inbetween, start=9.0, duration=3.0, zoom=0.2, reactivity=0.5)
+    return vqgan, render_video(vqgan, clip, plan, conds, cfg, video, store=store, callback=callback)
+
+
+def test_render_frames_keys_inbetweens_and_segments(tiny_models, tmp_path):
+    from lag_core.sampler import render_latent
+    from lag_core.video.store import FrameStore
+
+    store = FrameStore(tmp_path / "frames", {}).open()
+    vqgan, out = _tiny_render(tiny_models, store)
+    assert out.frames.shape == (6, 32, 32, 3) and out.keys == [0, 2, 4, 5]
+    assert out.segments == [1, 1, 2, 2, 2, 2]  # 9 s .. 11.5 s: the boundary at 10 s
+    assert out.optimised == 4 and out.interpolated == 2 and out.resumed == 0
+    assert out.frames.std(0).mean() > 0  # frames differ
+    between = render_latent(vqgan, torch.lerp(store.latent(0), store.latent(2), 0.5))  # frame 1: decode only
+    assert (between[0] - out.frames[1]).abs().max() < 1e-3, (between[0] - out.frames[1]).abs().max()
+    assert sorted(p.name for p in store.folder.glob("latent_*")) == [f"latent_00000{k}.safetensors" for k in (0, 2, 4, 5)]
+
+
+def test_killed_render_resumes_to_the_same_frames(tiny_models, tmp_path):
+    from lag_core.video.store import FrameStore
+
+    settings = {"case": "resume"}
+    _, whole = _tiny_render(tiny_models, FrameStore(tmp_path / "a", settings).open())
+    calls = []
+
+    def kill_after_two(frame, total, info):
+        calls.append(frame)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_render(tiny_models, FrameStore(tmp_path / "b", settings).open(), callback=kill_after_two)
+    assert sorted(p.name for p in (tmp_path / "b").glob("frame_*")) == [f"frame_00000{i}.png" for i in range(3)]
+    assert not list((tmp_path / "b").glob(".*.tmp"))
+    _, resumed = _tiny_render(tiny_models, FrameStore(tmp_path / "b", settings).open())
+    assert resumed.resumed == 3 and resumed.optimised == 2
+    for a in sorted((tmp_path / "a").glob("frame_*")):
+        assert a.read_bytes() == (tmp_path / "b" / a.name).read_bytes(), a.name
+    with pytest.raises(InputError, match=r"made with other settings \(differing: case\)"):
+        FrameStore(tmp_path / "b", {"case": "other"}).open()
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(InputError, match="not empty and has no settings.json"):
+        FrameStore(tmp_path / "c", settings).open()
+
+
+# --- MP4 ----------------------------------------------------------------------------------------------
+
+def test_mp4_has_h264_frames_and_the_audio_read_back(tmp_path):
+    import av
+
+    from lag_core.audio.io import load_audio
+    from lag_core.video.mp4 import write_mp4
+
+    audio = load_audio(SONG)  # decoded by soundfile
+    frames = [torch.full((32, 32, 3), i / 10) for i in range(10)]
+    out = write_mp4(frames, tmp_path / "v.mp4", 5.0, audio, upscale=2)
+    with av.open(str(out)) as container:
+        v, a = container.streams.video[0], container.streams.audio[0]
+        assert v.codec_context.name == "h264" and a.codec_context.name == "aac"
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 10 and decoded[0].shape == (64, 64, 3)
+    assert abs(int(decoded[5].mean()) - 128) <= 3  # frame 5 is 0.5 grey
+    with av.open(str(out)) as container:
+        rate = container.streams.audio[0].rate
+        sound = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert rate == 22050 and abs(len(sound) / rate - 2.0) < 0.1  # cut to the video's 2 s
+    assert np.abs(sound).max() > 0.1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- CLI ----------------------------------------------------------------------------------------------
+
+TINY = ["--preset", "tiny", "--size", 32, 32, "--first-steps", 2, "--steps-per-frame", 1, "--cutn", 4, "--device", "cpu"]
+
+
+def test_lag_video_writes_mp4_with_audio_and_resumes(tmp_path, lag_cli):
+    import av
+
+    out = tmp_path / "song.mp4"
+
+    def video_args(fps):
+        return ["video", SONG, "--lyrics", SONG_LRC, "--fps", fps, "--duration", 2, "--start", 19, *TINY, "--out", out, "--json"]
+
+    args = video_args(2)
+    summary = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 4 and summary["optimised"] == 4 and summary["segments"] == 8
+    with av.open(str(out)) as container:
+        assert container.streams.audio and sum(1 for _ in container.decode(video=0)) == 4
+    again = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    assert again["resumed"] == 4 and again["optimised"] == 0
+    proc = lag_cli(*video_args(3))  # other settings, same frames folder
+    assert proc.returncode == 2 and "made with other settings (differing: video.fps)" in proc.stderr
+
+
+def _wav(path, seconds):
+    sf.write(str(path), np.zeros(int(seconds * SR), dtype=np.float32) + 0.01, SR)
+    return path
+
+
+@pytest.mark.parametrize("case", ["fps0", "fps_high", "size", "missing_folder", "short_audio", "unreadable_audio",
+                                  "bad_lrc", "late_stamp", "empty_lyrics", "read_only"])
+def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, case):
+    import os
+
+    out, song, lrc = tmp_path / "v.mp4", _wav(tmp_path / "s.wav", 5), tmp_path / "l.lrc"
+    lrc.write_text("[00:01.00]hello\n")
+    extra = []
+    expect = {
+        "fps0": "fps must be in (0, 60]", "fps_high": "fps must be in (0, 60]", "size": "multiple of the VQGAN",
+        "missing_folder": "does not exist", "short_audio": "shorter than one frame", "unreadable_audio": "could not be decoded",
+        "bad_lrc": "malformed time stamp", "late_stamp": "past the end of the audio", "empty_lyrics": "is empty",
+        "read_only": "is not writable",
+    }[case]
+    if case == "fps0":
+        extra = ["--fps", 0]
+    elif case == "fps_high":
+        extra = ["--fps", 1000]
+    elif case == "size":
+        extra = ["--size", 36, 32]
+    elif case == "missing_folder":
+        out = tmp_path / "nowhere" / "v.mp4"
+    elif case == "short_audio":
+        song = _wav(tmp_path / "s.wav", 0.05)
+    elif case == "unreadable_audio":
+        song.write_bytes(b"RIFF not really a wave file")
+    elif case == "bad_lrc":
+        lrc.write_text("[00:01.00]a\n[00:xx]b\n")
+    elif case == "late_stamp":
+        lrc.write_text("[00:01.00]a\n[00:09.00]b\n")
+    elif case == "empty_lyrics":
+        lrc.write_text("\n")
+    elif case == "read_only":
+        if os.geteuid() == 0:  # root writes through permission bits: a read-only mount instead
+            out = Path("/sys/lag_test_video.mp4")
+            try:
+                Path("/sys/lag_probe.tmp").write_bytes(b"")
+                Path("/sys/lag_probe.tmp").unlink()
+                pytest.skip("no read-only folder here")
+            except OSError:
+                pass
+        else:
+            os.chmod(tmp_path, 0o555)
+    tiny = [a for a in TINY if str(a) not in ("--size", "32")] if case == "size" else TINY
+    try:
+        proc = lag_cli("video", song, "--lyrics", lrc, *tiny, *extra, "--out", out)
+    finally:
+        os.chmod(tmp_path, 0o755)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert not out.exists() and not Path(str(out) + ".frames").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_lag_video_killed_with_sigkill_continues(tmp_path, lag_cli):
+    """A real kill -9 mid-render: every frame kept is whole, and the same command finishes the video."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    out = tmp_path / "song.mp4"
+    args = ["video", SONG, "--lyrics", SONG_LRC, "--fps", 4, "--duration", 4, "--start", 8, *TINY, "--out", out, "--json"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "lag"), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=os.environ.copy())
+    frames = Path(str(out) + ".frames")
+    deadline = time.time() + 240
+    while not (frames / "frame_000003.png").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    kept = sorted(frames.glob("frame_*.png"))
+    assert 4 <= len(kept) < 16 and not out.exists(), "killed too late to test a resume"
+    for png in kept:
+        with Image.open(png) as im:
+            im.load()  # whole files only: each was renamed into place when complete
+    summary = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 16 and summary["resumed"] >= len(kept) - 1 and summary["optimised"] < 16
+    assert not list(frames.glob(".*.tmp"))
