@@ -58,6 +58,9 @@ class Targets:
             raise InputError(
                 f"targets need embeds [P, D] and weights [P]; found {tuple(self.embeds.shape)} and {tuple(self.weights.shape)}"
             )
+        if not bool(torch.isfinite(self.weights).all()):  # a NaN weight makes every step NaN: a black picture
+            raise InputError(f"target weights must be finite numbers, found {self.weights.tolist()[:4]} "
+                             f"for {', '.join(self.labels[:2])}")
 
     def __len__(self) -> int:
         return self.embeds.shape[0]

@@ -196,6 +196,29 @@ def tensor_shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[tuple[int, 
     return {k: (tuple(v.shape), v.numel() * v.element_size()) for k, v in state.items()}
 
 
+def build_checked(factory, tensors: dict, source, what: str):
+    """`factory()` loaded with `tensors`, but built for real only when the tensors are exactly the
+    module's (names and shapes, compared on the meta device first): a config in a small file that
+    asks for a huge module is refused before any memory is allocated."""
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in factory().state_dict().items()}
+    except WeightsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a config no module can be built from: one line
+        raise WeightsError(f"the {what} config of '{source}' does not build a model ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:120]}); train or convert the file again") from None
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if found != expected:
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        wrong = [f"{k} {list(found[k])} vs {list(expected[k])}" for k in sorted(set(found) & set(expected)) if found[k] != expected[k]]
+        raise WeightsError(f"the {what} in '{source}' does not match its own config (missing {missing[:2]}, unexpected "
+                           f"{extra[:2]}, shapes that differ {wrong[:2]}); train or convert the file again")
+    module = factory()
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    return module
+
+
 def metadata_config(meta: dict, key: str, build, path, what: str, *, required: bool = True):
     """`build(json.loads(meta[key]))` with every way a hostile or broken file can fail (not JSON,
     nested 100,000 deep, the wrong shape or types, sizes its config refuses) as one WeightsError."""
@@ -215,13 +238,18 @@ def metadata_config(meta: dict, key: str, build, path, what: str, *, required: b
 def check_output(target: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Path:
     """One line, before any work, unless `target` can be written: not an existing folder (or, with
     `folder`, not an existing file), not below a regular file, in a place we may write to."""
+    import stat
+
     from .errors import InputError
 
-    target = Path(target)
+    target = Path(os.path.abspath(target))
     if target.is_dir() and not folder and not target.is_symlink():
         raise InputError(f"{what} '{target}' is an existing folder; give a file name (e.g. {target / 'out.png'})")
     if folder and target.exists() and not target.is_dir():
         raise InputError(f"{what} '{target}' is an existing file; give a folder name")
+    if not folder and target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        raise InputError(f"{what} '{target}' exists and is not a regular file (a device, a pipe, a socket); "
+                         "give the name of a file to write")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -229,6 +257,13 @@ def check_output(target: str | os.PathLike, what: str = "output", *, folder: boo
         raise InputError(f"{what} '{target}' is below '{ancestor}', which is a file, not a folder; choose another place")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{what} '{target}' cannot be written: '{ancestor}' is read-only for this user; choose another place")
+    try:  # permission bits do not stop root, and some file systems (/proc, read-only mounts) refuse anyway
+        fd, probe = tempfile.mkstemp(prefix=".lag-write-test.", dir=ancestor)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{what} '{target}' cannot be written: '{ancestor}' refuses new files ({exc.strerror}); "
+                         "choose another place") from None
     return target
 
 
@@ -248,7 +283,7 @@ def clean_stale_temps(parent: Path, name: str) -> None:
     import re
     import shutil
 
-    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             m = pattern.match(entry.name)
@@ -257,6 +292,25 @@ def clean_stale_temps(parent: Path, name: str) -> None:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
+
+
+def restore_stale_backup(target: Path) -> None:
+    """A run killed between moving an old folder aside (`.NAME.PID.*.old`) and putting the new one in
+    place left the user's previous folder under that name: put it back when nothing replaced it,
+    remove it when the new folder did arrive."""
+    import re
+    import shutil
+
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.old$")
+    with contextlib.suppress(OSError):
+        for entry in sorted(target.parent.iterdir()):
+            m = pattern.match(entry.name)
+            if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))) or not entry.is_dir():
+                continue
+            if not target.exists() and any(entry.iterdir()):
+                os.replace(entry, target)
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def temp_prefix(target: Path) -> str:
@@ -279,11 +333,13 @@ def _make_parents(folder: Path) -> list[Path]:
 def atomic_path(target: str | os.PathLike):
     """Yield a temp path beside `target`; on success it replaces `target`, on error it (and any
     folder made for it) is removed. Temps that a killed run left beside `target` are cleaned first."""
+    import stat
+
     target = Path(target)
-    if target.is_dir():
+    if target.is_dir() or (target.exists() and not stat.S_ISREG(target.stat().st_mode)):
         from .errors import InputError
 
-        raise InputError(f"'{target}' is an existing folder; give a file name")
+        raise InputError(f"'{target}' is an existing folder or special file, not a regular file; give a file name")
     created = _make_parents(target.parent)
     tmp = None
     try:

@@ -25,6 +25,13 @@ def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
         return False
 
 
+def shown(value, limit: int = 80) -> str:
+    """A value from outside, quoted for a one-line message: control characters and escape codes
+    become `?`, long values are cut."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _candidates(name: str, folders: Iterable[Path]):
     for folder in folders:
         base = Path(folder)
@@ -37,21 +44,31 @@ def _candidates(name: str, folders: Iterable[Path]):
             yield candidate
 
 
+def _exists(candidate: Path, kind: str) -> bool:
+    try:
+        return {"file": candidate.is_file, "dir": candidate.is_dir, "any": candidate.exists}[kind]()
+    except (OSError, ValueError):  # a name too long, a folder we may not read: not there for us
+        return False
+
+
 def resolve_inside(name: str, folders: Iterable[str | os.PathLike], what: str, *, kind: str = "file",
                    suffixes: Iterable[str] | None = None, where: str | None = None) -> Path:
     """The file (or folder, `kind="dir"`; either, `kind="any"`) that `name` names inside one of
-    `folders`, after resolving symlinks and `..`. `name` must be relative; with `suffixes`, its
-    suffix must be one of them. `where` describes the folders in the message (default: their paths)."""
+    `folders`, after resolving symlinks. `name` must be a relative path without `..` parts (so that
+    nothing outside the folders is even looked at); with `suffixes`, its suffix must be one of them.
+    `where` describes the folders in the message (default: their paths)."""
     folders = [Path(f) for f in folders]
     place = where or " or ".join(f"{f}/" for f in folders) or "its folder"
-    refusal = f"{what} '{name}' is not a {'folder' if kind == 'dir' else 'file'} in {place}; pick one from the list"
-    text = str(name or "")
-    if not text.strip() or "\x00" in text or Path(text).is_absolute() or text.startswith(("~", "\\")) or ":" in text[:2]:
+    refusal = f"{what} '{shown(name)}' is not a {'folder' if kind == 'dir' else 'file'} in {place}; pick one from the list"
+    if not isinstance(name, str):
+        raise InputError(f"{what} must be a file name, found {type(name).__name__}; pick one from the list")
+    parts = name.replace("\\", "/").split("/")
+    if (not name.strip() or len(name) > 1024 or any(len(p) > 255 for p in parts) or ".." in parts
+            or not name.isprintable() or Path(name).is_absolute() or name.startswith(("~", "\\")) or ":" in name[:2]):
         raise InputError(refusal)
-    if suffixes is not None and kind == "file" and Path(text).suffix.lower() not in {s.lower() for s in suffixes}:
-        raise InputError(f"{what} '{name}' must end in {', '.join(sorted(suffixes))}; pick one from the list")
-    for candidate in _candidates(text, folders):
-        ok = {"file": candidate.is_file, "dir": candidate.is_dir, "any": candidate.exists}[kind]()
-        if ok:
+    if suffixes is not None and kind == "file" and Path(name).suffix.lower() not in {s.lower() for s in suffixes}:
+        raise InputError(f"{what} '{shown(name)}' must end in {', '.join(sorted(suffixes))}; pick one from the list")
+    for candidate in _candidates(name, folders):
+        if _exists(candidate, kind):
             return candidate
     raise InputError(refusal)

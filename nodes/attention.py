@@ -47,9 +47,12 @@ class LAGLyricAttention:
         if lyrics is not None and not str(lyrics).strip():  # None: linked from another node
             return "lyrics are empty; type at least one line (or connect Load LAG Entry's lyrics)"
         if genre is not None and str(genre).strip() and str(genre).strip().lower() not in GENRES:
-            return f"genre '{genre}' is not one of {', '.join(GENRES)} (leave it empty to let the audio carry the genre)"
+            from ..lag_core.safepath import shown
+
+            return f"genre '{shown(genre)}' is not one of {', '.join(GENRES)} (leave it empty to let the audio carry the genre)"
         try:
-            full_path("lag_attention", weights)
+            if weights is not None:
+                full_path("lag_attention", weights)
         except ValueError as exc:
             return str(exc)
         return True

@@ -25,17 +25,17 @@ def dataset_choices() -> list[str]:
 
 def resolve_dataset(name: str) -> Path | None:
     from ..lag_core.errors import InputError
-    from ..lag_core.safepath import resolve_inside
+    from ..lag_core.safepath import resolve_inside, shown
 
     if name == BUNDLED:
         return None
     folders = model_folders("lag_datasets")
     where = "ComfyUI/models/lag/datasets/"
-    if name.endswith(".pkl"):
+    if isinstance(name, str) and name.endswith(".pkl"):
         return resolve_inside(name, folders, "dataset", suffixes=(".pkl",), where=where)
     folder = resolve_inside(name, folders, "dataset", kind="dir", where=where)
     if not (folder / "entries.jsonl").is_file():
-        raise InputError(f"dataset '{name}' is not a dataset folder (no entries.jsonl) in {where}; pick one from the list")
+        raise InputError(f"dataset '{shown(name)}' is not a dataset folder (no entries.jsonl) in {where}; pick one from the list")
     return folder
 
 
@@ -71,9 +71,13 @@ class LAGLoadLAGEntry:
 
     @classmethod
     def VALIDATE_INPUTS(cls, dataset, index, file_name=""):
+        if dataset is None:  # linked from another node: checked when it runs
+            return True
         try:
             ds = open_cached(dataset)
-            ds.index_of(file_name.strip() or index)
+            key = str(file_name or "").strip() or index
+            if key is not None:
+                ds.index_of(key)
         except ValueError as exc:
             return str(exc)
         return True
@@ -84,8 +88,9 @@ class LAGLoadLAGEntry:
         from ..lag_core.audio.io import load_audio
 
         ds = open_cached(dataset)
-        i = ds.index_of(file_name.strip() or index)
+        i = ds.index_of(str(file_name or "").strip() or index)
         e = ds.entries[i]
         path = ds.audio_path(i)
-        audio = load_audio(path) if path else {"waveform": torch.zeros(1, 1, 220500), "sample_rate": 22050}
+        # LAG entries are 10 s clips: only those 10 s are read, whatever the file holds.
+        audio = load_audio(path, seconds=10.0) if path else {"waveform": torch.zeros(1, 1, 220500), "sample_rate": 22050}
         return (e.lyrics, e.genre, ds.mfcc[i : i + 1].clone(), audio, e.file_name)

@@ -15,32 +15,38 @@ from .common import (
     folder_list,
     full_path,
     input_directory,
+    log,
     model_folders,
 )
 
 
 def _ref(kind: str, folder: str, name: str):
-    """A combo choice -> the factory's reference: a preset, or a file from the node's folders."""
-    from ..lag_core.models import ModelRef, resolve
+    """A combo choice -> the factory's reference: one of the presets (never a path behind the
+    prefix), or a file from the node's folders."""
+    from ..lag_core.models import ModelRef, preset_ref
+    from ..lag_core.options import check_choice
+    from ..lag_core.safepath import shown
 
-    if name.startswith(PRESET_PREFIX):
-        return resolve(kind, name[len(PRESET_PREFIX):])
+    if isinstance(name, str) and name.startswith(PRESET_PREFIX):
+        return preset_ref(kind, check_choice("preset", shown(name[len(PRESET_PREFIX):]), PRESETS))
     return ModelRef(kind, name, "file", full_path(folder, name))
 
 
 def open_clip_ref(spec: str):
     """An open_clip spec from a prompt: `ARCH:TAG` (a pretrained tag, or `random`), or `ARCH:FILE`
     with FILE inside the CLIP folders the node lists. Never a path elsewhere on the disk."""
+    import re
+
     from ..lag_core.errors import InputError
     from ..lag_core.models import ModelRef
-    from ..lag_core.safepath import resolve_inside
+    from ..lag_core.safepath import resolve_inside, shown
 
-    arch, sep, rest = spec.partition(":")
-    if not (sep and arch.strip() and rest.strip()):
-        raise InputError(f"open_clip_spec '{spec}' is not ARCH:TAG or ARCH:FILE (e.g. ViT-B-32-quickgelu:openai); "
-                         "pick presets and files in clip_name instead")
+    arch, sep, rest = str(spec).partition(":")
     arch, rest = arch.strip(), rest.strip()
-    looks_like_file = any(c in rest for c in "/\\.") or rest.startswith("~")
+    if not (sep and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,100}", arch) and rest):
+        raise InputError(f"open_clip_spec '{shown(spec)}' is not ARCH:TAG or ARCH:FILE (e.g. ViT-B-32-quickgelu:openai); "
+                         "pick presets and files in clip_name instead")
+    looks_like_file = not re.fullmatch(r"[A-Za-z0-9_\-]{1,100}", rest)
     if not looks_like_file:
         return ModelRef("clip", spec, "open_clip", None, spec=f"{arch}:{rest}")
     path = resolve_inside(rest, model_folders("lag_clip"), "open_clip_spec file", suffixes=FOLDERS["lag_clip"][1],
@@ -98,7 +104,7 @@ class LAGCLIPLoader:
 
     @staticmethod
     def _clip_ref(clip_name, open_clip_spec):
-        spec = (open_clip_spec or "").strip()
+        spec = str(open_clip_spec or "").strip()
         return open_clip_ref(spec) if spec else _ref("clip", "lag_clip", clip_name)
 
     @classmethod
@@ -122,6 +128,9 @@ class LAGCLIPLoader:
         return (CACHE.get((ref.signature, str(dev)), lambda: make_clip(ref, dev, allow_download=allow_download)),)
 
 
+MAX_AUDIO_SECONDS = 30 * 60  # what Load Audio decodes at most: a whole song, never a 6-hour recording
+
+
 def bundled_audio_dirs() -> list[Path]:
     """The bundled sample's clips and the bundled song for Song to Video."""
     from ..lag_core.data.dataset import SAMPLE_DIR
@@ -142,7 +151,7 @@ def audio_choices() -> list[str]:
 def resolve_audio(name: str) -> Path:
     from ..lag_core.safepath import resolve_inside
 
-    if name.startswith(SAMPLE_PREFIX):
+    if isinstance(name, str) and name.startswith(SAMPLE_PREFIX):
         return resolve_inside(name[len(SAMPLE_PREFIX):], bundled_audio_dirs(), "bundled audio clip",
                               suffixes=AUDIO_SUFFIXES, where="the pack's bundled clips")
     inp = input_directory()
@@ -152,11 +161,12 @@ def resolve_audio(name: str) -> Path:
 
 class LAGLoadAudio:
     DESCRIPTION = ("Decodes an audio file (WAV, FLAC, OGG, MP3) with soundfile into ComfyUI's AUDIO, so it works with "
-                   "ComfyUI's own audio nodes too. Lists ComfyUI's input folder and the bundled sample clips.")
+                   "ComfyUI's own audio nodes too. Lists ComfyUI's input folder and the bundled sample clips. Reads at "
+                   f"most the first {MAX_AUDIO_SECONDS // 60} minutes of a file (a 6-hour file is never decoded whole).")
     CATEGORY = "LAG/audio"
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
-    OUTPUT_TOOLTIPS = ("{'waveform': [1, C, T], 'sample_rate': int}",)
+    OUTPUT_TOOLTIPS = (f"{{'waveform': [1, C, T], 'sample_rate': int}}: the file's first {MAX_AUDIO_SECONDS // 60} minutes at most.",)
     FUNCTION = "load"
 
     @classmethod
@@ -169,6 +179,8 @@ class LAGLoadAudio:
 
     @classmethod
     def VALIDATE_INPUTS(cls, audio):
+        if audio is None:  # linked from another node: checked when it runs
+            return True
         try:
             resolve_audio(audio)
         except ValueError as exc:
@@ -176,6 +188,11 @@ class LAGLoadAudio:
         return True
 
     def load(self, audio):
-        from ..lag_core.audio.io import load_audio
+        from ..lag_core.audio.io import audio_info, load_audio
 
-        return (load_audio(resolve_audio(audio)),)
+        path = resolve_audio(audio)
+        frames, sr, _ = audio_info(path)
+        if frames > MAX_AUDIO_SECONDS * sr:
+            log.warning("Load Audio (LAG): '%s' is %.0f min long; using its first %d minutes", path.name, frames / sr / 60,
+                        MAX_AUDIO_SECONDS // 60)
+        return (load_audio(path, seconds=MAX_AUDIO_SECONDS),)

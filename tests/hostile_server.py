@@ -56,6 +56,15 @@ class HostileServer:
         self.requests.append(f"{request.method} {request.path_qs}")
         if self.mode == "html":
             return web.Response(text=HTML, content_type="text/html")
+        if self.mode == "deep":  # JSON nested deeper than any parser recurses
+            return web.Response(text="[" * 200_000, content_type="application/json")
+        if self.mode == "endless":  # an answer that never ends (the client must stop reading)
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            chunk = b"[" + b" " * (1 << 20)
+            for _ in range(4096):
+                await response.write(chunk)
+            return response
         path = request.path
         if path == "/ws":
             ws = web.WebSocketResponse()

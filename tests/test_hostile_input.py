@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from lag_core.errors import DataError, InputError, LAGError, UnsafePickleError
+from lag_core.errors import DataError, InputError, LAGError, UnsafePickleError, WeightsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_AUDIO = ROOT / "lag_core" / "data" / "sample" / "audio"
@@ -411,3 +411,139 @@ def test_node_inputs_cannot_name_files_outside_their_folders():
     for spec in ("ViT-B-32:/etc/passwd", "ViT-B-32:../../../x.safetensors", "/etc/passwd", "tiny"):
         assert nodes["LAGCLIPLoader"].VALIDATE_INPUTS("[preset] tiny", spec) is not True, spec
     assert nodes["LAGCLIPLoader"].VALIDATE_INPUTS("[preset] tiny", "ViT-B-32-quickgelu:openai") is True
+
+
+# Found by a hostile second reader of the checks above ---------------------------------------------
+
+def test_references_never_replace_a_folder_holding_the_users_files(tmp_path, lag_cli):
+    pics = tmp_path / "pics"
+    (pics / "metal" / "holiday.png").mkdir(parents=True)  # a folder named like a picture
+    (pics / "metal" / "holiday.png" / "notes.txt").write_text("my precious")
+    assert "will not replace it" in lag_cli("toyworld", "references", pics, "--per-genre", "1").stderr
+    assert (pics / "metal" / "holiday.png" / "notes.txt").read_text() == "my precious"
+    (pics / "metal" / "holiday.png" / "notes.txt").unlink()
+    (pics / "metal" / "holiday.png").rmdir()
+    (pics / "metal" / "mine.png").write_bytes(b"a picture of the user's")  # not one of ours (NNN.png)
+    assert "will not replace it" in lag_cli("toyworld", "references", pics, "--per-genre", "1").stderr
+    assert (pics / "metal" / "mine.png").exists()
+
+
+def test_output_folders_are_readable_by_others_and_a_killed_swap_is_restored(tmp_path):
+    from lag_core.data.dataset import open_dataset, write_dataset
+    from lag_core.data.entries import LAGEntry
+
+    entries, mfcc = [LAGEntry("a", "line", "pop", 1)], torch.zeros(1, 128, 431)
+    ds = write_dataset(tmp_path / "ds", entries, mfcc)
+    assert ds.stat().st_mode & 0o055 == 0o055 & ~os.umask(os.umask(0))  # not the 0700 of a temp folder
+    # A run killed after moving the old dataset aside and before moving the new one in:
+    backup = tmp_path / ".ds.999999999.abc.old"
+    os.replace(ds, backup)
+    write_dataset(tmp_path / "other", entries, mfcc)  # any later run of ours in that folder...
+    assert not (tmp_path / "ds").exists()  # ...of another target leaves it alone
+    write_dataset(tmp_path / "ds", entries, mfcc * 0 + 2, force=True)  # the next run on it restores it first
+    assert open_dataset(tmp_path / "ds").mfcc.max() == 2 and not backup.exists()
+
+
+def test_a_small_weights_file_asking_for_a_huge_model_is_refused_before_building(tmp_path):
+    from lag_core.attention.checkpoint import load_attention
+
+    huge_audio = json.dumps({"embed_dim": 64, "channels": [4096] * 16, "kernel": 63})  # 59 GiB of float32
+    for change, what in (({"lag_audio_encoder_config": huge_audio}, "audio encoder"),
+                         ({"attention_config": json.dumps({"kind": "bahdanau", "dim": 8192, "hidden": 16384})},
+                          "lyric attention")):
+        with pytest.raises(WeightsError, match=f"the {what} in .* does not match its own config"):
+            load_attention(_attention_file(tmp_path, **change))
+
+
+@pytest.mark.parametrize("builder", ["bytearray", "bytes", "range"])
+def test_pickles_cannot_ask_for_memory_by_size(tmp_path, builder):
+    from lag_core.data.dataset import open_dataset
+
+    class Bomb:
+        def __reduce__(self):
+            return ({"bytearray": bytearray, "bytes": bytes, "range": range}[builder], (800_000_000,))
+
+    (tmp_path / "bomb.pkl").write_bytes(pickle.dumps([Bomb()], protocol=4))
+    with pytest.raises(UnsafePickleError):
+        open_dataset(tmp_path / "bomb.pkl")
+
+
+def test_nan_conditioning_weight_is_refused(tmp_path, lag_cli):
+    from lag_core.prompts import Targets
+
+    with pytest.raises(InputError, match="finite"):
+        Targets.from_embeddings(torch.ones(1, 8), float("nan"))
+    out = tmp_path / "o.png"
+    assert "finite" in one_line(lag_cli("generate", "--preset", "tiny", "--entry", "sample:0", "--cond-weight", "nan",
+                                        "--steps", "1", "--size", "16", "16", "--out", out))
+    assert not out.exists()
+
+
+def test_node_validation_never_raises_and_stays_one_line():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from packinfo import load_pack
+
+    nodes = load_pack().NODE_CLASS_MAPPINGS
+    checks = [
+        lambda v: nodes["LAGLoadAudio"].VALIDATE_INPUTS(v),
+        lambda v: nodes["LAGLoadLAGEntry"].VALIDATE_INPUTS(v, 0, ""),
+        lambda v: nodes["LAGLyricAttention"].VALIDATE_INPUTS(v, "la", "pop"),
+        lambda v: nodes["LAGCLIPLoader"].VALIDATE_INPUTS("[preset] tiny", v),
+    ]
+    for value in ("a" * 300 + ".wav", "b" * 5000, 5, ["a"], "a\nb.wav", "\x1b[31mred.wav", "../lnk/../x.wav", "ViT-B-32:a\nb"):
+        for check in checks:
+            answer = check(value)
+            assert answer is True or (isinstance(answer, str) and "\n" not in answer and "\x1b" not in answer), (value, answer)
+    assert nodes["LAGLoadAudio"].VALIDATE_INPUTS(None) is True  # a linked input is checked when the node runs
+    assert nodes["LAGCLIPLoader"].VALIDATE_INPUTS("[preset] tiny", "ViT-B-32:a\nb") is not True
+    # The preset prefix is no way around the folders either (ComfyUI skips its list check for clip_name).
+    for name in ("[preset] /etc/passwd", "[preset] ../../../etc/passwd", "[preset] weights/toyworld/clip.safetensors"):
+        assert "unknown preset" in nodes["LAGCLIPLoader"].VALIDATE_INPUTS(name, "")
+        with pytest.raises(ValueError, match="unknown preset"):  # the pack's own copy of InputError
+            nodes["LAGVQGANLoader"]().load(name)
+
+
+def test_special_files_are_never_replaced_and_proc_is_refused_before_work(tmp_path, lag_cli):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert "not a regular file" in one_line(lag_cli("generate", "--preset", "tiny", "--prompt", "x", "--out", fifo))
+    assert fifo.is_fifo()
+    from lag_core.safeload import check_output
+
+    with pytest.raises(InputError, match="refuses new files|read-only"):
+        check_output("/proc/lag_test.png", "--out")
+
+
+@pytest.mark.parametrize("mode", ["deep", "endless"])
+def test_client_against_a_server_that_answers_without_end(mode, monkeypatch):
+    from lag_core.comfy import client as client_module
+    from tests.hostile_server import HostileServer
+
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 64 << 20)
+    server = HostileServer(mode)
+    try:
+        with pytest.raises(client_module.ComfyError) as info:
+            client_module.ComfyClient(server.url).object_info()
+    finally:
+        server.close()
+    assert "\n" not in str(info.value) and ("JSON" in str(info.value) or "larger than" in str(info.value))
+
+
+def test_workflow_nodes_with_inputs_of_the_wrong_type(tmp_path):
+    from lag_core.comfy.workflow import check_ui_graph
+
+    with pytest.raises(InputError, match="'inputs' of type int"):
+        check_ui_graph({"nodes": [{"id": 1, "type": "SaveImage", "inputs": 7}], "links": []})
+
+
+def test_load_audio_node_reads_a_bounded_prefix(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from packinfo import load_pack
+
+    load_pack()
+    loaders = sys.modules["comfyui_lag_pack.nodes.loaders"]
+    monkeypatch.setattr(loaders, "MAX_AUDIO_SECONDS", 4)
+    monkeypatch.setattr(loaders, "input_directory", lambda: tmp_path)
+    (tmp_path / "song.ogg").write_bytes((SAMPLE_AUDIO / "sample_pop_1.ogg").read_bytes())  # 10 s
+    (audio,) = loaders.LAGLoadAudio().load("song.ogg")
+    assert audio["waveform"].shape[-1] == 4 * audio["sample_rate"]

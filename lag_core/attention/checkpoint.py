@@ -25,7 +25,7 @@ from ..audio.encoder import CONFIG_KEY as AUDIO_KEY
 from ..audio.encoder import AudioEncoder, AudioEncoderConfig
 from ..errors import WeightsError
 from ..options import TrainConfig
-from ..safeload import FORMAT_KEY, metadata_config, read_weights, write_safetensors
+from ..safeload import FORMAT_KEY, build_checked, metadata_config, read_weights, write_safetensors
 from .model import AttentionConfig, LyricAttention
 
 FORMAT = "lyric_attention"
@@ -102,16 +102,11 @@ def load_attention(path: str | os.PathLike, clip=None, device="cpu") -> LoadedAt
                 f"attention '{path}' was trained with CLIP '{cfg.clip_model_id}', not '{clip.model_id}'; "
                 "load that CLIP or retrain the attention with `lag train --clip ...`"
             )
-    att = LyricAttention(cfg)
-    try:
-        att.load_state_dict({k: v.float() for k, v in _part(state, ATTENTION_PREFIX).items()})
-        audio = None
-        if AUDIO_KEY in meta:
-            audio = AudioEncoder(metadata_config(meta, AUDIO_KEY, AudioEncoderConfig.from_dict, path,
-                                                 "an audio encoder config"))
-            audio.load_state_dict({k: v.float() for k, v in _part(state, AUDIO_PREFIX).items()})
-    except RuntimeError as exc:
-        raise WeightsError(f"attention file '{path}' does not match its own config ({str(exc).splitlines()[0]}); retrain it") from None
+    att = build_checked(lambda: LyricAttention(cfg), _part(state, ATTENTION_PREFIX), path, "lyric attention")
+    audio = None
+    if AUDIO_KEY in meta:
+        audio_cfg = metadata_config(meta, AUDIO_KEY, AudioEncoderConfig.from_dict, path, "an audio encoder config")
+        audio = build_checked(lambda: AudioEncoder(audio_cfg), _part(state, AUDIO_PREFIX), path, "audio encoder")
     history = metadata_config(meta, "metrics", _history, path, "a training history", required=False) or []
     return LoadedAttention(att.to(device).eval(), audio.to(device).eval() if audio else None, history, str(path))
 
@@ -137,8 +132,10 @@ def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioE
                            "use the saved settings and dataset, or train into a new --out")
     saved = metadata_config(meta, "attention_config", AttentionConfig.from_dict, path, "a lyric attention config")
     if saved != attention.cfg:
-        raise WeightsError(f"cannot resume '{path}': it was trained with {saved.to_json()}, this run asks for "
-                           f"{attention.cfg.to_json()}; use the same options or a new --out")
+        old, new = json.loads(saved.to_json()), json.loads(attention.cfg.to_json())
+        changed = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in new.items() if old.get(k) != v]
+        raise WeightsError(f"cannot resume '{path}': this run differs from the saved one ({'; '.join(changed)}); "
+                           "use the same options and CLIP, or train into a new --out")
     attention.load_state_dict(_part(state, ATTENTION_PREFIX))
     if audio_encoder is not None:
         audio_encoder.load_state_dict(_part(state, AUDIO_PREFIX))

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import InputError, WeightsError
 from ..options import check_number
-from ..safeload import FORMAT_KEY, metadata_config, read_weights, write_safetensors
+from ..safeload import FORMAT_KEY, build_checked, metadata_config, read_weights, write_safetensors
 from .mfcc import N_MFCC
 
 CONFIG_KEY = "lag_audio_encoder_config"
@@ -143,9 +143,5 @@ def load_audio_encoder(path: str | os.PathLike, device="cpu") -> AudioEncoder:
     state, meta = read_weights(path)
     if CONFIG_KEY not in meta:
         raise WeightsError(f"'{path}' is not an audio encoder file (no {CONFIG_KEY} in its metadata); train one with `lag train`")
-    enc = AudioEncoder(metadata_config(meta, CONFIG_KEY, AudioEncoderConfig.from_dict, path, "an audio encoder config"))
-    try:
-        enc.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(f"audio encoder '{path}' does not match its own config ({str(exc).splitlines()[0]}); retrain or re-save it") from None
-    return enc.to(device).eval()
+    cfg = metadata_config(meta, CONFIG_KEY, AudioEncoderConfig.from_dict, path, "an audio encoder config")
+    return build_checked(lambda: AudioEncoder(cfg), state, path, "audio encoder").to(device).eval()

@@ -122,6 +122,23 @@ def _queue_ids(items) -> list[str]:
     return [item[1] for item in items or [] if isinstance(item, (list, tuple)) and len(item) > 1 and isinstance(item[1], str)]
 
 
+MAX_ANSWER_BYTES = 1 << 30  # 1 GiB: far above any workflow answer or image; an endless stream is cut here
+
+
+def _read_capped(resp, url: str) -> bytes:
+    """The body of an answer, refused once it passes MAX_ANSWER_BYTES (a hostile server can stream forever)."""
+    chunks, size = [], 0
+    while True:
+        chunk = resp.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise ComfyError(f"the server's answer to {clean_text(url, 80)} is larger than {MAX_ANSWER_BYTES >> 20} MiB; "
+                             "that is not a ComfyUI server answer: check --server")
+        chunks.append(chunk)
+
+
 class ComfyClient:
     def __init__(self, server: str = "http://127.0.0.1:8188", timeout: float = 60.0):
         self.base = normalize_server(server)
@@ -134,9 +151,9 @@ class ComfyClient:
                                      headers={"Content-Type": "application/json"} if data else {})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+                return resp.status, _read_capped(resp, self.base + path), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), exc.headers.get("Content-Type", "") if exc.headers else ""
+            return exc.code, _read_capped(exc, self.base + path), exc.headers.get("Content-Type", "") if exc.headers else ""
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ComfyError(
@@ -147,7 +164,7 @@ class ComfyClient:
     def _json(self, method: str, path: str, status: int, body: bytes, ctype: str, kind=dict):
         try:
             answer = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             answer = None
         if not isinstance(answer, kind):
             what = f"{ctype.split(';')[0] or 'no content type'}, {len(body)} bytes: '{clean_text(body[:120].decode('utf-8', 'replace'), 80)}'"
@@ -312,7 +329,7 @@ class ComfyClient:
                 continue  # binary preview images
             try:
                 event = json.loads(message)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise ComfyError(f"the server sent a websocket message that is not JSON ('{clean_text(message, 80)}'); is it a ComfyUI server?") from None
             if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
                 continue

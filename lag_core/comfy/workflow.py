@@ -61,6 +61,10 @@ def check_ui_graph(ui) -> None:
                              "graph; save the workflow again from ComfyUI")
         link_ids.add(link[0])
     for node in ui["nodes"]:
+        for field, kind in (("inputs", list), ("outputs", list), ("widgets_values", (list, dict))):
+            if node.get(field) is not None and not isinstance(node[field], kind):
+                raise InputError(f"UI workflow node {node['id']} has '{field}' of type {type(node[field]).__name__}; "
+                                 "save the workflow again from ComfyUI")
         for slot in node.get("inputs") or []:
             if not isinstance(slot, dict) or not isinstance(slot.get("name"), str):
                 raise InputError(f"UI workflow node {node['id']} has an input without a name; save the workflow again")
@@ -82,7 +86,8 @@ def ui_to_api(ui: dict, object_info: dict) -> dict:
             raise InputError(f"node {node['id']} is a '{ntype}', which this server does not have; install the pack that provides it")
         info = object_info[ntype]
         inputs: dict = {}
-        values = list(node.get("widgets_values") or [])
+        values = node.get("widgets_values") or []
+        values = list(values.values()) if isinstance(values, dict) else list(values)  # newer frontends may save a dict
         pos = 0
         for name, control in widget_names(info):
             if pos < len(values):

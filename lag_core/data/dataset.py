@@ -49,6 +49,10 @@ class LAGDataset:
 
     def index_of(self, key: int | str) -> int:
         """An index (int or digits) or a fileName -> index, with a clear error."""
+        from ..safepath import shown
+
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit() and len(key.strip()) > 18:
+            raise DataError(f"entry index '{shown(key, 30)}' is out of range; {self.name} has {len(self)} entries")
         if isinstance(key, int) or (isinstance(key, str) and key.strip().lstrip("-").isdigit()):
             i = int(key)
             if not -len(self) <= i < len(self):
@@ -57,7 +61,7 @@ class LAGDataset:
         for i, e in enumerate(self.entries):
             if e.file_name == key:
                 return i
-        raise DataError(f"no entry named '{key}' in {self.name}; `lag data info` lists the names")
+        raise DataError(f"no entry named '{shown(key)}' in {self.name}; `lag data info` lists the names")
 
     def audio_path(self, i: int) -> Path | None:
         """The entry's audio file, only inside the dataset's own audio/ folder (an `audio` field that
@@ -196,9 +200,10 @@ def atomic_dir(target: Path, force: bool = False, ours=is_lag_dataset, what: str
     An existing `target` is replaced only with `force` and only when `ours(target)` recognises it
     (never a symlink, a file, or a folder holding anything of the user's). The old folder is moved
     to a unique name of ours first and deleted only once the new one is in place."""
-    from ..safeload import check_output, clean_stale_temps, temp_prefix
+    from ..safeload import check_output, clean_stale_temps, restore_stale_backup, temp_prefix
 
-    target = Path(target)
+    target = Path(os.path.abspath(target))  # "." and "dir/.." name their real folder
+    restore_stale_backup(target)
     if target.is_symlink():
         raise DataError(f"'{target}' is a symbolic link; give the real folder it points to, or a new folder")
     if target.exists():
@@ -211,6 +216,9 @@ def atomic_dir(target: Path, force: bool = False, ours=is_lag_dataset, what: str
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(target.parent, target.name)
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a dataset is read by other users too (ComfyUI)
     try:
         yield tmp
         if target.exists():

@@ -26,8 +26,9 @@ _NUMPY = {
     ("numpy", "dtype"),
 }
 _NUMPY_DTYPES = ("numpy.dtypes",)  # numpy 2 pickles dtype classes such as numpy.dtypes.Float64DType
-_BUILTINS = {("builtins", n) for n in ("list", "dict", "tuple", "set", "frozenset", "str", "bytes", "bytearray",
-                                       "int", "float", "complex", "bool", "slice", "object", "range")}
+_BUILTINS = {("builtins", n) for n in ("list", "dict", "tuple", "set", "frozenset", "str",
+                                       "int", "float", "complex", "bool", "slice", "object")}
+_SIZED = {("builtins", "bytes"), ("builtins", "bytearray")}  # called with a size they would allocate it: guarded
 _COLLECTIONS = {("collections", "OrderedDict"), ("copyreg", "_reconstructor")}
 _PANDAS_MODULES = ("pandas", "pandas.arrays")
 _PANDAS_PREFIXES = ("pandas.core.", "pandas._libs.")
@@ -57,11 +58,28 @@ def _latin1_bytes(text, encoding="utf-8", errors="strict"):
     return text.encode("latin-1")
 
 
+_PY2_NAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+def _guarded(kind):
+    """`bytes` / `bytearray` as a pickle may call them: from data it holds, never from a size (a
+    35-byte file asking for `bytearray(800000000)`)."""
+    def build(*args):
+        if any(isinstance(a, int) for a in args[:1]):
+            raise UnsafePickleError(f"refusing {kind.__name__}({str(args[0])[:20]}): a LAG pickle never asks for memory by "
+                                    "size; nothing from the file was run")
+        return kind(*args)
+    return build
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
+        module = _PY2_NAMES.get(module, module)  # protocols 0-2 name builtins as Python 2 did
         key = (module, name)
         if key == ("_codecs", "encode"):
             return _latin1_bytes
+        if key in _SIZED:
+            return _guarded(bytes if name == "bytes" else bytearray)
         allowed = (
             key in _NUMPY
             or key in _BUILTINS

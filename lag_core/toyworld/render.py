@@ -176,8 +176,9 @@ def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
 
     if per_genre < 1:
         raise InputError(f"--per-genre must be at least 1, found {per_genre}")
-    def ours(folder: Path) -> bool:  # genre folders of PNGs and nothing else: what this function writes
-        return all(d.name in GENRES and d.is_dir() and not d.is_symlink() and all(p.suffix == ".png" for p in d.iterdir())
+    def ours(folder: Path) -> bool:  # genre folders of NNN.png files and nothing else: what this function writes
+        return all(d.name in GENRES and d.is_dir() and not d.is_symlink()
+                   and all(p.is_file() and not p.is_symlink() and p.suffix == ".png" and p.stem.isdigit() for p in d.iterdir())
                    for d in folder.iterdir())
 
     with atomic_dir(Path(out), force=True, ours=ours, what="a reference folder made by `lag toyworld references`") as tmp:
