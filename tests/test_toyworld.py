@@ -13,8 +13,9 @@ from lag_core.models import WEIGHTS_DIR, make_preset, make_vqgan
 from lag_core.options import GENRES
 from lag_core.prompts import text_targets
 from lag_core.sampler import SamplerConfig, sample_vqgan_clip
-from lag_core.toyworld.judge import dominant_color, judge_genre
-from lag_core.toyworld.render import render, render_genre
+from lag_core.toyworld.judge import judge_genre, judge_motif
+from lag_core.toyworld.render import caption_key, render, render_combo
+from lag_core.toyworld.vocab import ALL_FORMS, FILLER, HELDOUT_FORMS, MOTIF_NAMES, TRAIN_FORMS, motif_of_line
 from lag_core.vqgan import VQGAN, load_vqgan, save_vqgan
 from lag_core.vqgan.config import VQGANConfig
 
@@ -30,18 +31,71 @@ def test_render_is_deterministic():
 
 
 @pytest.mark.parametrize("genre", GENRES)
-def test_judge_accuracy_per_genre_on_fresh_renders(genre):
-    hits = [judge_genre(render_genre(genre, 700_000 + s)) == genre for s in range(150)]
-    assert np.mean(hits) >= 0.95
+def test_judge_tells_genre_and_motif_on_every_combination(genre):
+    """Fresh renders (seeds the judge's centroids never saw) of every motif in this genre."""
+    for motif in MOTIF_NAMES:
+        imgs = [render_combo(genre, motif, 700_000 + s) for s in range(12)]
+        assert np.mean([judge_genre(i) == genre for i in imgs]) >= 0.95, motif
+        assert np.mean([judge_motif(i) == motif for i in imgs]) >= 0.95, motif
 
 
-def test_dominant_color():
-    hits = []
-    for s in range(200):
-        img, _, scene = render(800_000 + s, 0.0)
-        if len(scene.shapes) == 1:
-            hits.append(dominant_color(img) == scene.shapes[0].color)
-    assert np.mean(hits) >= 0.9
+def test_judge_finds_no_motif_in_a_plain_grey_picture():
+    assert judge_motif(np.full((64, 64, 3), 120, np.uint8)) is None
+
+
+def test_vocabulary_has_eight_motifs_with_three_forms_and_a_held_out_form():
+    assert len(MOTIF_NAMES) >= 8
+    assert all(len(TRAIN_FORMS[m]) >= 3 and HELDOUT_FORMS[m] for m in MOTIF_NAMES)
+    forms = [w for m in MOTIF_NAMES for w in ALL_FORMS[m]]
+    assert len(forms) == len(set(forms)) and not set(forms) & set(FILLER)
+
+
+def test_captions_are_lines_with_a_motif_word_or_genre_phrases():
+    keys = []
+    for s in range(300):
+        _, cap, scene = render(s)
+        motif, genre = caption_key(cap)
+        assert (motif, genre) != (None, None), cap
+        assert motif in (None, scene.motif) and genre in (None, scene.genre), (cap, scene.motif, scene.genre)
+        keys.append((motif, genre, len(cap.split())))
+    assert any(m and n >= 4 for m, _, n in keys)  # the word inside a sentence
+    assert any(g for _, g, _ in keys) and any(m and not g for m, g, _ in keys)
+
+
+def test_sample_has_every_genre_and_motif_twice_with_audio():
+    from lag_core.data.dataset import open_dataset
+
+    ds = open_dataset("sample")
+    combos = {}
+    for i, e in enumerate(ds.entries):
+        motif = motif_of_line(e.lyrics)
+        assert motif is not None and ds.audio_path(i) is not None, e.lyrics
+        words = [w for w in e.lyrics.lower().split() if motif_of_line(w)]
+        assert len(words) == 1 and words[0] in TRAIN_FORMS[motif], e.lyrics  # one motif word, a sample form
+        combos[(e.genre, motif)] = combos.get((e.genre, motif), 0) + 1
+    assert combos == {(g, m): 2 for g in GENRES for m in MOTIF_NAMES}
+
+
+def test_held_out_lines_never_enter_training():
+    """The held-out set shares no line, no sentence frame and no audio with the sample (which
+    attention trains on) nor with the toy CLIP's caption frames, and most of it uses word forms
+    the sample never does."""
+    from lag_core.data import sample
+    from lag_core.data.dataset import open_dataset
+    from lag_core.toyworld.vocab import CAPTION_FRAMES
+
+    train, held = open_dataset("sample"), open_dataset("heldout")
+    assert len(held) == len(GENRES) * len(MOTIF_NAMES)
+    assert not {e.lyrics.lower() for e in held.entries} & {e.lyrics.lower() for e in train.entries}
+    frames = {f.lower() for f in sample.SAMPLE_FRAMES + CAPTION_FRAMES}
+    assert not {f.lower() for f in sample.HELDOUT_FRAMES} & frames
+    assert not {e.file_name for e in held.entries} & {e.file_name for e in train.entries}
+    for a in held.mfcc:
+        assert min(float((a - b).abs().mean()) for b in train.mfcc) > 0.1  # other audio
+    unseen = [any(w in e.lyrics.lower().split() for m in MOTIF_NAMES for w in HELDOUT_FORMS[m]) for e in held.entries]
+    assert np.mean(unseen) >= 0.7
+    sample_words = {w for e in train.entries for w in e.lyrics.lower().split()}
+    assert not sample_words & {w for m in MOTIF_NAMES for w in HELDOUT_FORMS[m]}
 
 
 def test_fsq_quantizer_and_file_round_trip(tmp_path):
