@@ -59,7 +59,7 @@ def test_entry_attention_sampler_chain_under_inference_mode(inproc):
     with torch.inference_mode():
         (vqgan,) = _node(pack, "LAGVQGANLoader").load("[preset] tiny")
         (clip,) = _node(pack, "LAGCLIPLoader").load("[preset] tiny")
-        lyrics, genre, mfcc, audio, name = _node(pack, "LAGLoadLAGEntry").load("[sample] LAG sample (24 entries)", 3)
+        lyrics, genre, mfcc, audio, name = _node(pack, "LAGLoadLAGEntry").load("[sample] LAG sample (64 entries)", 3)
         assert mfcc.shape == (1, 128, 431) and audio["waveform"].shape[-1] > 0 and genre in ("metal", "pop", "rnb", "rap")
         cond, heat, kind = _node(pack, "LAGLyricAttention").attend(
             clip, "tiny_lyric_attention_mha.safetensors", lyrics, genre, 1.0, mfcc=mfcc)
@@ -137,7 +137,7 @@ def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):
         (clip,) = _node(pack, "LAGCLIPLoader").load("[preset] tiny")
         train = _node(pack, "LAGTrainAttention")
         with torch.inference_mode(), pytest.raises(mm.InterruptProcessingException):
-            train.train(clip, "[sample] LAG sample (24 entries)", "mha", 0.7, 5, 8, 0.002, 0, True, "precious", True)
+            train.train(clip, "[sample] LAG sample (64 entries)", "mha", 0.7, 5, 8, 0.002, 0, True, "precious", True)
     finally:
         comfy.utils.set_progress_bar_global_hook(None)
         mm.interrupt_current_processing(False)
@@ -145,6 +145,6 @@ def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):
     assert old.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["precious.safetensors"]
     with torch.inference_mode():
-        out = train.train(clip, "[sample] LAG sample (24 entries)", "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True)
+        out = train.train(clip, "[sample] LAG sample (64 entries)", "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True)
     assert out["result"][0] == "precious.safetensors" and old.read_bytes() != before
     assert out["result"][1].shape[-1] == 3  # the curves, drawn by the node

@@ -138,12 +138,16 @@ def test_shipped_files_are_small_and_fp16():
 
 @shipped
 def test_shipped_clip_zero_shot():
+    """Genre and motif of fresh renders of every combination, the motif also by held-out word forms
+    (alone and inside a sentence)."""
     from lag_core.toyworld.train import eval_clip_zero_shot
 
     _, clip = make_preset("toyworld")
-    acc = eval_clip_zero_shot(clip, n=200, seed=123)
-    assert acc["color"] >= 0.9, acc
+    acc = eval_clip_zero_shot(clip, n=128, seed=123)
     assert acc["genre"] >= 0.9, acc
+    assert acc["motif"] >= 0.9, acc
+    assert acc["motif_heldout_forms"] >= 0.8, acc
+    assert acc["motif_in_line"] >= 0.8, acc
 
 
 @shipped
@@ -257,17 +261,27 @@ def test_train_clip_refuses_a_views_share_outside_0_1(tmp_path, lag_cli):
 def test_fidelity_command_writes_table_grid_and_rows(tmp_path, lag_cli):
     import json
 
-    proc = lag_cli("eval", "fidelity", "--limit", 2, "--steps", 2, "--conditions", "bd", "--init", "noise",
+    proc = lag_cli("eval", "fidelity", "--limit", 2, "--steps", 2, "--seeds", 0, "--conditions", "de", "--init", "noise",
                    "--out", tmp_path, "--json", check=True)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["n"] == 4 and summary["init"] == "noise" and summary["seeds"] == [0]
+    assert summary["n"] == 4 and summary["init"] == "noise" and summary["seeds"] == [0] and summary["steps"] == 2
     assert "(a)" not in proc.stdout  # JSON only
-    assert set(summary["accuracy"]) == {"a", "b", "c", "d"}
-    assert summary["accuracy"]["a"] is None and summary["per_genre"]["c"]["rap"] is None  # not run
-    rows = json.loads((tmp_path / "fidelity.json").read_text())["rows"]
-    assert sorted((r["entry"], r["condition"]) for r in rows) == [(0, "b"), (0, "d"), (1, "b"), (1, "d")]
-    assert all(r["judged"] in GENRES and r["hit"] == (r["judged"] == r["genre"]) for r in rows)
+    assert set(summary["accuracy"]) == {"a", "b", "c", "d", "e"}
+    assert summary["accuracy"]["a"]["genre"] is None and summary["per_genre"]["c"]["rap"]["motif"] is None  # not run
+    assert set(summary["top_token_is_motif_word"]) == {"mha", "bahdanau"}
+    report = json.loads((tmp_path / "fidelity.json").read_text())
+    rows = report["rows"]
+    assert sorted((r["entry"], r["condition"]) for r in rows) == [(0, "d"), (0, "e"), (1, "d"), (1, "e")]
+    assert all(r["judged_genre"] in GENRES and r["hit_genre"] == (r["judged_genre"] == r["genre"]) for r in rows)
+    assert all(r["hit_both"] == (r["hit_genre"] and r["hit_motif"]) for r in rows)
+    assert {r["file_name"] for r in rows} <= {e for e in ("heldout_metal_0", "heldout_metal_1")}  # the held-out set
+    assert "top token = motif word (bahdanau)" in (tmp_path / "fidelity.txt").read_text()
     from PIL import Image
 
     grid = Image.open(tmp_path / "fidelity_grid.png")
     assert grid.width > 2 * 64 and grid.height > 2 * 64
+
+
+def test_fidelity_refuses_unknown_conditions(tmp_path, lag_cli):
+    proc = lag_cli("eval", "fidelity", "--conditions", "abz", "--out", tmp_path)
+    assert proc.returncode != 0 and "--conditions" in proc.stderr and "Traceback" not in proc.stderr
