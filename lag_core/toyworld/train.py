@@ -35,7 +35,7 @@ def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
 
 
 def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: int, minutes: float,
-                       max_steps: int | None, callback, calibrate_after: int) -> dict:
+                       max_steps: int | None, callback, calibrate_after: int, seed_base: int = TRAIN_SEED_BASE) -> dict:
     """Run `loss_fn(seeds)` + optimizer steps until the time budget (or `max_steps`) is used up.
     The cosine schedule is fitted to the number of steps the budget allows, measured early on."""
     budget = minutes * 60
@@ -43,7 +43,7 @@ def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: in
     start, step, losses = time.perf_counter(), 0, []
     with torch.inference_mode(False), torch.enable_grad():
         while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
-            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
+            seeds = range(seed_base + step * batch_size, seed_base + (step + 1) * batch_size)
             for group in opt.param_groups:
                 group["lr"] = _lr(step, est_steps, peak_lr, warmup)
             loss = loss_fn(seeds)
@@ -86,12 +86,14 @@ def caption_truth(captions, scenes) -> torch.Tensor:
 
 
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                   max_steps: int | None = None, callback=None, views: float = 0.5) -> dict:
+                   max_steps: int | None = None, callback=None, views: float = 0.5, init=None) -> dict:
+    """Train the toy CLIP from scratch, or continue the one in `init` (a toy CLIP file); a
+    continued run draws renders from seeds after the first run's (`seed` shifts them)."""
     from ..clip_models import save_clip
     from ..models import make_clip
 
     torch.manual_seed(seed)
-    clip = make_clip("toyworld-arch", seed=seed)
+    clip = make_clip("toyworld-arch", seed=seed) if init is None else make_clip(str(init))
     model = clip.model.train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(seed)
@@ -105,7 +107,8 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
         return 0.5 * (multi_positive_nce(logits, true) + multi_positive_nce(logits.T, true.T))
 
-    info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20)
+    info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20,
+                              seed_base=TRAIN_SEED_BASE + seed * 10_000_000)
     clip.model.eval().requires_grad_(False)
     # The id names these exact weights: attention trained with another toy CLIP is refused.
     digest = hashlib.sha1(b"".join(v.half().numpy().tobytes() for v in clip.model.state_dict().values()))
