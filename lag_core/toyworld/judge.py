@@ -7,9 +7,10 @@ of greys (the renderer's backgrounds are hue-free grey):
 
 * motif: the motif colour that covers the most pixels (at least `MIN_MOTIF_SHARE` of them);
 * genre: the nearest of four centroids, measured on renders of every genre x motif combination
-  (fixed seeds, computed once), of a few numbers of the grey pixels: their median brightness,
-  the brightness of the top and the bottom third, the share of near-black pixels, and the grain
-  (what the blur removed).
+  (fixed seeds, computed once), of a few numbers of the grey pixels (nearest a grey and nearly
+  hue-free, so the tinted blobs a sampler leaves do not count as background): their median brightness,
+  the brightness of the top and the bottom third, and the share of near-black pixels. Grain is
+  left out: the autoencoder smooths it away, so a sampled metal picture has none.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .render import render_combo
 from .vocab import MOTIF_NAMES, MOTIF_RGB
 
 MIN_MOTIF_SHARE = 0.01
+MAX_GREY_CHROMA = 0.12  # a background pixel is nearly hue-free (off-palette tints are not background)
 _GREYS = np.linspace(0, 200, 12)[:, None].repeat(3, 1) / 255.0  # [12, 3]: background ramp (white is the snow motif)
 _PALETTE = np.concatenate([np.array([MOTIF_RGB[m] for m in MOTIF_NAMES], np.float32) / 255.0, _GREYS])  # [8 + 12, 3]
 
@@ -61,18 +63,17 @@ def judge_motif(img) -> str | None:
 
 
 def features(img) -> np.ndarray:
-    raw = _as_float(img)
-    x = _blur(raw)
+    x = _blur(_as_float(img))
     lum = x.mean(-1)
-    grey = _classes(x) >= len(MOTIF_NAMES)  # [H, W]: background pixels
+    chroma = x.max(-1) - x.min(-1)
+    grey = (_classes(x) >= len(MOTIF_NAMES)) & (chroma < MAX_GREY_CHROMA)  # [H, W]: background pixels
     if grey.mean() < 0.1:
         grey = np.ones_like(grey)
     h = lum.shape[0] // 3
     top, bottom = lum[:h][grey[:h]], lum[-h:][grey[-h:]]
-    grain = np.abs(raw.mean(-1) - lum)[grey]
     return np.array([np.median(lum[grey]), np.median(top) if top.size else np.median(lum[grey]),
-                     np.median(bottom) if bottom.size else np.median(lum[grey]), (lum[grey] < 0.1).mean(),
-                     np.median(grain)], dtype=np.float64)
+                     np.median(bottom) if bottom.size else np.median(lum[grey]), (lum[grey] < 0.1).mean()],
+                    dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1)
