@@ -158,17 +158,19 @@ def test_shipped_autoencoder_psnr():
 
 
 # Measured in the fidelity benchmark of 2026-12-02 (condition (c), these exact settings): the metal
-# fire line gives metal + fire for seeds 0 and 1; the pop ocean line gives ocean for both seeds but
-# is drawn mid grey (judged rnb) both times, so for it only the motif is asserted (docs/fidelity.md).
+# fire line gives metal + fire for seeds 0 and 1. The pop ocean line does not: its blue is drawn
+# purple (judged night) and its background mid grey (judged rnb) for both seeds, as are the sample's
+# pop ocean lines (sample_pop_2, sample_pop_3): a known failure, kept as a strict xfail so that a
+# better world turns it into a pass that must be claimed (docs/fidelity.md).
 LINE_SEEDS = (0, 1)
+POP_OCEAN_FAILS = pytest.mark.xfail(strict=True, reason="measured: ocean drawn purple (night), pop drawn mid grey (rnb)")
 
 
 @shipped
-@pytest.mark.parametrize("name", ["heldout_metal_0", "heldout_pop_1"])
+@pytest.mark.parametrize("name", ["heldout_metal_0", pytest.param("heldout_pop_1", marks=POP_OCEAN_FAILS)])
 def test_held_out_lines_give_their_genre_and_motif(name):
     """A metal line with a fire word and a pop line with an ocean word, through the shipped
-    attention with genre and audio (condition (c)), 30 steps, 8 cutouts: the judge finds the
-    motif, and for the metal line the genre too."""
+    attention with genre and audio (condition (c)), 30 steps, 8 cutouts: the judge finds both."""
     from lag_core.data.dataset import open_dataset
     from lag_core.models import make_attention
     from lag_core.song import song_from_entry, song_targets
@@ -184,9 +186,7 @@ def test_held_out_lines_give_their_genre_and_motif(name):
     for seed in LINE_SEEDS:
         image = sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=64, height=64, steps=30, seed=seed, cutn=8, lr=0.15))
         pixels = image.image[0].numpy()
-        assert judge_motif(pixels) == motif, seed
-        if entry.genre == "metal":
-            assert judge_genre(pixels) == entry.genre, seed
+        assert (judge_genre(pixels), judge_motif(pixels)) == (entry.genre, motif), seed
 
 
 @shipped
