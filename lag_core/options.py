@@ -172,6 +172,7 @@ class TrainConfig:
     genre_template: str = GENRE_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)
     image_dir: str | None = None
+    end_token: bool = True  # attend over the end-of-text token too (it pools the whole line)
 
     def validate(self) -> None:
         check_choice("attention kind", self.kind, ATTENTION_KINDS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .common import CACHE, SAMPLE_PREFIX, comfy_available, file_signature, model_folders
 
-BUNDLED = SAMPLE_PREFIX + "LAG sample (24 entries)"
+BUNDLED = SAMPLE_PREFIX + "LAG sample (64 entries)"
 
 
 def dataset_choices() -> list[str]:

@@ -59,7 +59,7 @@ def preview(src, title):
 WORKFLOWS = {
     "1_start_here_song_to_image": {
         "1": VQ, "2": CLIP,
-        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (24 entries)", "index": 6, "file_name": ""}},
+        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (64 entries)", "index": 19, "file_name": ""}},
         "4": {"class_type": "LAGLyricAttention", "inputs": {"clip": ["2", 0], "weights": MHA, "lyrics": ["3", 0], "genre": ["3", 1],
                                                             "weight": 1.0, "mfcc": ["3", 2]}},
         "5": sampler(cond=["4", 0]),
@@ -72,16 +72,16 @@ WORKFLOWS = {
         "4": {"class_type": "LAGAudioFeatureEncoder", "inputs": {"clip": ["2", 0], "encoder": MHA, "segment": "first 10 s",
                                                                  "audio": ["3", 0]}},
         "5": {"class_type": "LAGLyricAttention", "inputs": {"clip": ["2", 0], "weights": MHA,
-                                                            "lyrics": "Counting every blessing on the late night train",
+                                                            "lyrics": "Counting every blessing while the city is burning",
                                                             "genre": "rap", "weight": 1.0, "mfcc": ["4", 1]}},
-        "6": sampler(cond=["5", 0], prompts="city lights at night:0.3"),
+        "6": sampler(cond=["5", 0], prompts="flames:0.3"),
         "7": save(["6", 0], "lag/own_song"),
         "8": preview(["4", 2], "MFCC"),
         "9": preview(["5", 1], "Attention map"),
     },
     "3_train_attention": {
         "2": CLIP,
-        "3": {"class_type": "LAGTrainAttention", "inputs": {"clip": ["2", 0], "dataset": "[sample] LAG sample (24 entries)",
+        "3": {"class_type": "LAGTrainAttention", "inputs": {"clip": ["2", 0], "dataset": "[sample] LAG sample (64 entries)",
                                                             "kind": "mha", "genre_weight": 0.7, "epochs": 10, "batch_size": 8,
                                                             "lr": 0.002, "seed": 0, "use_audio": True,
                                                             "out_name": "my_lyric_attention", "overwrite": True}},
@@ -89,12 +89,12 @@ WORKFLOWS = {
     },
     "4_text_prompt_vqgan_clip": {
         "1": VQ, "2": CLIP,
-        "3": sampler(prompts="a red sun over a dark sea\nblurry:-0.5", steps=40),
+        "3": sampler(prompts="sunshine on my face, rnb music album art\nblood:-0.5", steps=40),
         "4": save(["3", 0], "lag/text"),
     },
     "5_frames_for_a_clip": {
         "1": VQ, "2": CLIP,
-        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (24 entries)", "index": 0, "file_name": ""}},
+        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (64 entries)", "index": 0, "file_name": ""}},
         "4": {"class_type": "LAGLyricAttention", "inputs": {"clip": ["2", 0], "weights": MHA, "lyrics": ["3", 0], "genre": ["3", 1],
                                                             "weight": 1.0, "mfcc": ["3", 2]}},
         "5": sampler(cond=["4", 0], steps=30, frame_every=5),

@@ -70,6 +70,17 @@ def test_untrained_layer_returns_genre_prompt():
     torch.testing.assert_close(cond, genre)
 
 
+@pytest.mark.parametrize("kind", ["mha", "bahdanau"])
+def test_without_end_token_the_last_token_gets_no_weight(kind):
+    torch.manual_seed(0)
+    att = LyricAttention(AttentionConfig(kind=kind, dim=16, heads=2, end_token=False))
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])  # a 3-token line, a 1-token line
+    _, weights = att(torch.randn(2, 4, 16), mask, genre=torch.randn(2, 16))
+    assert weights[0, 2] == 0 and weights[0, :2].sum() > 0.99  # the end token of the first line is left out
+    assert weights[1, 0] > 0.99  # a line of one token keeps it
+    assert AttentionConfig.from_json(att.cfg.to_json()).end_token is False
+
+
 def test_long_lyrics_are_chunked_not_cut(clip):
     line = "We had all the gods among us and the night was young"
     long = "\n".join([line] * 20)
@@ -94,7 +105,7 @@ def test_split_is_stratified(sample):
     labels = torch.tensor([e.genre_idx for e in sample.entries])
     train, val = split_indices(labels, 0.25, 0)
     assert len(set(train.tolist()) & set(val.tolist())) == 0 and len(train) + len(val) == len(sample)
-    assert sorted(labels[val].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert sorted(labels[val].tolist()) == [g for g in range(4) for _ in range(4)]  # 16 per genre -> 4 in val
 
 
 @pytest.mark.parametrize("kind", ["mha", "bahdanau"])

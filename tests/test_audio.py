@@ -140,14 +140,14 @@ def test_bad_audio_one_line(tmp_path):
 
 def test_bundled_sample():
     ds = open_dataset(None)
-    assert len(ds) == 24 and ds.genre_counts() == {g: 6 for g in GENRES}
+    assert len(ds) == 64 and ds.genre_counts() == {g: 16 for g in GENRES}
     assert ds.problems == []
     # Stored MFCCs are those of the shipped audio (fp16 storage).
     for i in (0, 13):
         recomputed = audio_to_mfcc(load_audio(ds.audio_path(i)))[0]
         assert (recomputed - ds.mfcc[i]).abs().max() < 0.5
     # The genres really differ: nearest centroid on time-averaged MFCC, leave one out.
-    feats = ds.mfcc.mean(-1)  # [24, 128]
+    feats = ds.mfcc.mean(-1)  # [64, 128]
     labels = torch.tensor([e.genre_idx for e in ds.entries])
     correct = 0
     for i in range(len(ds)):
@@ -174,7 +174,7 @@ def test_audio_encoder_shapes_and_round_trip(tmp_path, mode):
 def test_stats_encoder_keeps_genres_apart():
     ds = open_dataset(None)
     enc = stats_encoder(64, ds.mfcc)
-    emb = enc.embed(ds.mfcc)  # [24, 64]
+    emb = enc.embed(ds.mfcc)  # [64, 64]
     labels = torch.tensor([e.genre_idx for e in ds.entries])
     sims = emb @ emb.T
     sims.fill_diagonal_(-2)

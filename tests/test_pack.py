@@ -91,8 +91,8 @@ def test_validate_inputs_messages():
     assert "prompt weight must be a number" in sampler.VALIDATE_INPUTS(64, 64, "x:heavy")
     assert sampler.VALIDATE_INPUTS(None, None, None) is True  # linked inputs are checked at run time
     entry = pack.NODE_CLASS_MAPPINGS["LAGLoadLAGEntry"]
-    assert entry.VALIDATE_INPUTS("[sample] LAG sample (24 entries)", 5) is True
-    assert "out of range" in entry.VALIDATE_INPUTS("[sample] LAG sample (24 entries)", 99)
+    assert entry.VALIDATE_INPUTS("[sample] LAG sample (64 entries)", 5) is True
+    assert "out of range" in entry.VALIDATE_INPUTS("[sample] LAG sample (64 entries)", 99)
     train = pack.NODE_CLASS_MAPPINGS["LAGTrainAttention"]
     assert "not a plain file name" in train.VALIDATE_INPUTS("../evil")
 

@@ -38,6 +38,7 @@ class AttentionConfig:
     genre_template: str = GENRE_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)  # per-genre overrides of the template
     clip_model_id: str = ""
+    end_token: bool = True  # False: the last token of each line (CLIP's end-of-text, which pools it) gets no weight
 
     def __post_init__(self):
         # Also the check of a weight file's metadata: sizes any CLIP uses, a template that cannot expand.
@@ -74,6 +75,13 @@ class AttentionConfig:
         data["genres"] = tuple(data.get("genres", GENRES))
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _without_last_token(mask: torch.Tensor) -> torch.Tensor:
+    """`mask [B, L]` with each row's last True cleared (rows left empty keep it)."""
+    last = mask.long().cumsum(1).argmax(1)  # [B] index of the last token
+    content = mask & ~F.one_hot(last, mask.shape[1]).bool()  # [B, L]
+    return torch.where(content.any(1, keepdim=True), content, mask)
 
 
 class LyricAttention(nn.Module):
@@ -122,6 +130,8 @@ class LyricAttention(nn.Module):
         """`q [B, D]`, `keys [B, L, D]`, `mask [B, L]` (True = token) -> context `[B, D]`, weights `[B, L]`."""
         if not mask.any(dim=1).all():
             raise InputError("every entry needs at least one lyric token")
+        if not self.cfg.end_token:
+            mask = _without_last_token(mask)
         b, n, d = keys.shape
         if self.cfg.kind == "mha":
             h = self.cfg.heads

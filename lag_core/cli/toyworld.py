@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
         if name == "train-clip":
             t.add_argument("--views", type=float, default=0.5,
                            help="share of each batch shown as the sampler's augmented cutouts (0..1)")
+            t.add_argument("--init", default=None, metavar="FILE.safetensors",
+                           help="continue training these toy-world CLIP weights (use another --seed for fresh renders)")
         if name == "train-vqgan":
             t.add_argument("--init", default=None, metavar="FILE.safetensors",
                            help="fine-tune these toy-world autoencoder weights instead of starting from scratch")

@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--genre-template", default=TrainConfig.genre_template)
     p.add_argument("--genre-prompt", action="append", default=[], metavar="GENRE=PROMPT", help="override one genre's prompt")
     p.add_argument("--image-dir", help="reference images per genre: DIR/<genre>/*.png")
+    p.add_argument("--no-end-token", action="store_true",
+                   help="attend over the line's own tokens only, not CLIP's end-of-text token (which pools the whole line)")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP spec (see `lag generate --help`)")
     p.add_argument("--download", action="store_true")
     p.add_argument("--preset", default=None, choices=PRESETS, help="embedded CLIP instead of --clip (default: toyworld)")
@@ -70,7 +72,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
                       genre_dropout=args.genre_dropout, genre_template=args.genre_template, genre_prompts=prompts,
-                      image_dir=args.image_dir)
+                      image_dir=args.image_dir, end_token=not args.no_end_token)
     cfg.validate()
     if not args.out.endswith(".safetensors"):
         raise InputError(f"--out must be a .safetensors file, found '{args.out}'")

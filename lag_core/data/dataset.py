@@ -88,9 +88,12 @@ class LAGDataset:
 
 
 def open_dataset(path: str | os.PathLike | None = None, layout: str = "coef-major") -> LAGDataset:
-    """A native folder, a LAG `.pkl`, or `None` / `sample` for the bundled sample."""
+    """A native folder, a LAG `.pkl`, `None` / `sample` for the bundled sample, or `heldout` for
+    the bundled held-out evaluation set (never trained on)."""
     if path is None or str(path) in ("sample", "bundled", ""):
         path = SAMPLE_DIR
+    elif str(path) == "heldout":
+        path = SAMPLE_DIR.parent / "heldout"
     path = Path(path).expanduser()
     if path.is_file() and path.suffix in (".pkl", ".pickle"):
         from .lag_pickle import load_lag_pickle

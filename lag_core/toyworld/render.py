@@ -1,13 +1,18 @@
 """Procedural 64x64 scenes and their captions, deterministic from a seed (numpy + PIL).
 
-A scene is a background (dark or bright, a hue, optionally a vertical gradient and grain) with one
-to three shapes (circle, square, triangle, lightning zigzag, wave) in ten colours. Four genre
-styles are fixed looks that a simple pixel judge can tell apart:
+Two independent axes, so that every genre x motif combination renders and can be judged:
 
-* metal: dark grey or dark red background, red or black lightning, heavy grain.
-* pop: hot pink background (a colour no plain scene has), yellow, white or cyan circles, clean.
-* rnb: purple-to-blue mid-dark vertical gradient, purple or blue waves, smooth.
-* rap: near-black background, gold blocks, clean (dark, unlike pop; gold, unlike metal).
+* The **genre** sets the background (a grey level), its texture and the kind of shapes:
+  metal: dark grey, heavy grain, lightning zigzags; pop: light grey, clean, circles;
+  rnb: a mid-grey vertical gradient, smooth, waves; rap: near black, clean, squares.
+* The **motif** (a content word of the lyrics, `vocab.MOTIFS`) sets the colour of every shape in
+  the foreground: fire orange, ocean blue, sun yellow, forest green, snow white, blood red, night
+  purple, candy pink. Backgrounds are hue-free grey, so the only colour in a picture is the motif's.
+
+Plain scenes (a random grey background, random shape kinds, one motif colour) separate the two:
+captions of lyric lines are true of every background. Captions are lyric-like sentences holding
+one motif word (`vocab.random_line`) or genre phrases; the caption text alone says what it claims
+(`caption_key`).
 """
 
 from __future__ import annotations
@@ -18,27 +23,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..options import GENRES
+from .vocab import ALL_FORMS, GENRE_PHRASES, MOTIF_NAMES, MOTIF_RGB, motif_of_line, pick, random_line
 
 SIZE = 64
-COLORS = {
-    "red": (220, 30, 30), "orange": (245, 140, 20), "yellow": (245, 225, 40), "green": (40, 180, 60),
-    "cyan": (40, 200, 220), "blue": (40, 70, 220), "purple": (140, 50, 200), "pink": (245, 120, 190),
-    "white": (245, 245, 245), "black": (15, 15, 15),
-}
-GOLD = (212, 175, 55)
 SHAPES = ("circle", "square", "triangle", "lightning", "wave")
-GENRE_PHRASES = {
-    "metal": ["metal style", "metal music album art", "a heavy metal cover"],
-    "pop": ["pop style", "pop music album art", "a pop art cover"],
-    "rnb": ["rnb style", "rnb music album art", "a smooth rnb cover"],
-    "rap": ["rap style", "rap music album art", "a rap cover"],
-}
+GENRE_SHAPES = {"metal": "lightning", "pop": "circle", "rnb": "wave", "rap": "square"}
+PHRASE_TO_GENRE = {p: g for g, phrases in GENRE_PHRASES.items() for p in phrases}
 
 
 @dataclass
 class Shape:
     kind: str
-    color: str
     rgb: tuple
     cx: float
     cy: float
@@ -47,13 +42,12 @@ class Shape:
 
 @dataclass
 class Scene:
-    bright: bool
     bg_top: tuple
     bg_bottom: tuple
     grain: float
+    motif: str
     shapes: list[Shape] = field(default_factory=list)
-    genre: str | None = None
-    bg_name: str = ""
+    genre: str | None = None  # None: a plain scene
 
 
 def _shape_mask(kind: str, cx: float, cy: float, size: float, rng) -> np.ndarray:
@@ -70,10 +64,10 @@ def _shape_mask(kind: str, cx: float, cy: float, size: float, rng) -> np.ndarray
         # A zigzag band from top to bottom of the shape's box.
         t = (dy + r) / (2 * r)
         zig = np.abs(((t * 3) % 1.0) - 0.5) * 2 - 0.5  # triangle wave in [-0.5, 0.5]
-        return (np.abs(dx - zig * r * 0.9) <= max(1.5, r * 0.22)) & (np.abs(dy) <= r)
+        return (np.abs(dx - zig * r * 0.9) <= max(2.5, r * 0.36)) & (np.abs(dy) <= r)
     if kind == "wave":
         phase = rng.uniform(0, 2 * math.pi)
-        return (np.abs(dy - np.sin(dx / max(r, 1) * 2.2 + phase) * r * 0.35) <= max(1.5, r * 0.18)) & (np.abs(dx) <= r * 1.4)
+        return (np.abs(dy - np.sin(dx / max(r, 1) * 2.2 + phase) * r * 0.35) <= max(2.5, r * 0.28)) & (np.abs(dx) <= r * 1.4)
     raise ValueError(kind)
 
 
@@ -85,88 +79,84 @@ def draw(scene: Scene, rng) -> np.ndarray:
     for s in scene.shapes:
         img[_shape_mask(s.kind, s.cx, s.cy, s.size, rng)] = s.rgb
     if scene.grain > 0:
-        img += rng.normal(0, scene.grain, img.shape).astype(np.float32)
+        img += rng.normal(0, scene.grain, img.shape[:2] + (1,)).astype(np.float32)  # grey grain: no hue
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _random_shape(rng, kinds=SHAPES, colors=tuple(COLORS)) -> Shape:
-    kind = kinds[rng.integers(len(kinds))]
-    color = colors[rng.integers(len(colors))]
-    rgb = GOLD if color == "gold" else COLORS[color]
-    return Shape(kind, color, rgb, rng.uniform(14, 50), rng.uniform(14, 50), rng.uniform(14, 30))
+def _motif_rgb(motif: str, rng) -> tuple:
+    return tuple(float(np.clip(c + rng.uniform(-12, 12), 0, 255)) for c in MOTIF_RGB[motif])
 
 
-def random_scene(rng) -> Scene:
-    """A plain (non-genre) scene."""
-    bright = bool(rng.random() < 0.5)
-    hue = np.array(COLORS[list(COLORS)[rng.integers(8)]], np.float32)
-    if bright:
-        base = 255 - (255 - hue) * rng.uniform(0.15, 0.35)
-        bg_name = "bright"
+def _shapes(kinds, motif: str, rng) -> list[Shape]:
+    return [Shape(pick(kinds, rng), _motif_rgb(motif, rng), rng.uniform(14, 50), rng.uniform(14, 50), rng.uniform(22, 36))
+            for _ in range(int(rng.integers(1, 4)))]
+
+
+def _grey(v: float) -> tuple:
+    return (v, v, v)
+
+
+def genre_scene(genre: str, motif: str, rng) -> Scene:
+    if genre == "metal":
+        bg = _grey(rng.uniform(45, 65))
+        scene = Scene(bg, bg, float(rng.uniform(14, 20)), motif, genre=genre)
+    elif genre == "pop":
+        bg = _grey(rng.uniform(178, 195))
+        scene = Scene(bg, bg, 0.0, motif, genre=genre)
+    elif genre == "rnb":
+        scene = Scene(_grey(rng.uniform(135, 150)), _grey(rng.uniform(80, 95)), 0.0, motif, genre=genre)
+    elif genre == "rap":
+        bg = _grey(rng.uniform(4, 16))
+        scene = Scene(bg, bg, 0.0, motif, genre=genre)
     else:
-        base = hue * rng.uniform(0.12, 0.3)
-        bg_name = "dark"
-    bottom = base * rng.uniform(0.75, 1.0) if rng.random() < 0.3 else base
-    scene = Scene(bright, tuple(base), tuple(bottom), float(rng.choice([0.0, 0.0, 6.0])), bg_name=bg_name)
-    avoid = "white" if bright else "black"
-    colors = tuple(c for c in COLORS if c != avoid)
-    scene.shapes = [_random_shape(rng, colors=colors) for _ in range(rng.integers(1, 4))]
+        raise ValueError(f"unknown genre {genre}")
+    scene.shapes = _shapes((GENRE_SHAPES[genre],), motif, rng)
     return scene
 
 
-def genre_scene(genre: str, rng) -> Scene:
-    n = int(rng.integers(1, 4))
-    if genre == "metal":
-        top = (rng.uniform(35, 60),) * 3 if rng.random() < 0.5 else (rng.uniform(60, 90), rng.uniform(5, 15), rng.uniform(5, 15))
-        scene = Scene(False, top, tuple(np.array(top) * 0.8), float(rng.uniform(28, 40)), genre=genre, bg_name="dark")
-        scene.shapes = [_random_shape(rng, ("lightning",), ("red", "black")) for _ in range(n)]
-    elif genre == "pop":
-        pink = (255, rng.uniform(80, 120), rng.uniform(165, 200))
-        scene = Scene(True, pink, pink, 0.0, genre=genre, bg_name="bright")
-        scene.shapes = [_random_shape(rng, ("circle",), ("yellow", "white", "cyan")) for _ in range(n)]
-    elif genre == "rnb":
-        top = (rng.uniform(70, 100), rng.uniform(30, 50), rng.uniform(120, 150))
-        bottom = (rng.uniform(20, 40), rng.uniform(30, 50), rng.uniform(90, 120))
-        scene = Scene(False, top, bottom, 0.0, genre=genre, bg_name="dark")
-        scene.shapes = [_random_shape(rng, ("wave",), ("purple", "blue")) for _ in range(n)]
-    elif genre == "rap":
-        v = rng.uniform(5, 18)
-        scene = Scene(False, (v, v, v), (v, v, v), 0.0, genre=genre, bg_name="dark")
-        scene.shapes = [_random_shape(rng, ("square",), ("gold",)) for _ in range(n)]
-    else:
-        raise ValueError(f"unknown genre {genre}")
+def plain_scene(motif: str, rng) -> Scene:
+    """A scene of no genre: any grey, any shapes, sometimes a gradient, never grain."""
+    top = _grey(rng.uniform(0, 210))
+    bottom = _grey(float(np.clip(top[0] + rng.uniform(-60, 60), 0, 210))) if rng.random() < 0.3 else top
+    scene = Scene(top, bottom, 0.0, motif)
+    scene.shapes = _shapes(SHAPES, motif, rng)
     return scene
 
 
 def caption(scene: Scene, rng) -> str:
-    """A full description, a short form, or (for genre scenes) a genre phrase."""
-    bg = f"a {scene.bg_name} background"
-    s = scene.shapes[int(rng.integers(len(scene.shapes)))]
-    kind = {"lightning": "lightning bolt"}.get(s.kind, s.kind)
-    options = [f"a {s.color} {kind} on {bg}", f"a {s.color} {kind}", f"something {s.color}", bg]
-    if scene.genre:
-        options += GENRE_PHRASES[scene.genre] * 2
-    return options[int(rng.integers(len(options)))]
+    """A lyric-like line with one of the motif's word forms, or (genre scenes) a genre phrase."""
+    if scene.genre is not None and rng.random() < 0.4:
+        return pick(GENRE_PHRASES[scene.genre], rng)
+    return random_line(pick(ALL_FORMS[scene.motif], rng), rng)
 
 
-def render(seed: int, genre_share: float = 0.5) -> tuple[np.ndarray, str, Scene]:
+def caption_key(text: str) -> tuple[str | None, str | None]:
+    """What a caption claims: (motif or None, genre or None)."""
+    return motif_of_line(text), PHRASE_TO_GENRE.get(text)
+
+
+def render(seed: int, genre_share: float = 0.75) -> tuple[np.ndarray, str, Scene]:
     """One scene from a seed: image uint8 `[64, 64, 3]`, a caption, and the scene."""
     rng = np.random.default_rng(seed)
-    if rng.random() < genre_share:
-        scene = genre_scene(GENRES[int(rng.integers(4))], rng)
-    else:
-        scene = random_scene(rng)
+    motif = pick(MOTIF_NAMES, rng)
+    scene = genre_scene(pick(GENRES, rng), motif, rng) if rng.random() < genre_share else plain_scene(motif, rng)
     return draw(scene, rng), caption(scene, rng), scene
 
 
-def render_genre(genre: str, seed: int) -> np.ndarray:
+def render_combo(genre: str, motif: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return draw(genre_scene(genre, rng), rng)
+    return draw(genre_scene(genre, motif, rng), rng)
+
+
+def render_genre(genre: str, seed: int) -> np.ndarray:
+    """A genre scene with a motif drawn from the seed."""
+    rng = np.random.default_rng(seed)
+    return draw(genre_scene(genre, pick(MOTIF_NAMES, rng), rng), rng)
 
 
 def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
-    """`out/<genre>/<k>.png` for every genre style: reference images for attention training
-    (`lag train --image-dir`). Built in a temporary folder that replaces `out` whole on success."""
+    """`out/<genre>/<k>.png` for every genre style (motifs in turn): reference images for attention
+    training (`lag train --image-dir`). Built in a temporary folder that replaces `out` whole on success."""
     from pathlib import Path
 
     from PIL import Image
@@ -185,5 +175,6 @@ def write_references(out, per_genre: int = 16, seed: int = 2_000_000) -> list:
         for g, genre in enumerate(GENRES):
             (tmp / genre).mkdir()
             for k in range(per_genre):
-                Image.fromarray(render_genre(genre, seed + g * 100_000 + k)).save(tmp / genre / f"{k:03d}.png")
+                motif = MOTIF_NAMES[k % len(MOTIF_NAMES)]
+                Image.fromarray(render_combo(genre, motif, seed + g * 100_000 + k)).save(tmp / genre / f"{k:03d}.png")
     return sorted(Path(out).glob("*/*.png"))

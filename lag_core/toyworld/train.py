@@ -1,8 +1,9 @@
 """Train the toy world's two models on procedural renders (seeded, with a time budget).
 
 * CLIP (open_clip, `lag-toyworld-arch-clip.json`: ViT 64 px / patch 8 / width 192 / 4 layers,
-  text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which identical
-  captions inside a batch are all positives (multi-positive), learned temperature. Half of each
+  text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which every
+  caption that is true of an image is a positive (multi-positive: a lyric line about fire is true
+  of every fire picture, a genre phrase of every picture of that genre), learned temperature. Half of each
   batch is shown as the sampler's augmented cutouts (`sampler_views`), so that what VQGAN-CLIP
   shows it (rotated, jittered, noised views) means what the clean render means.
 * Autoencoder: our VQGAN class with FSQ (7, 5, 5, 5), 64x64 -> 8x8 codes, L1 + MSE loss.
@@ -34,7 +35,7 @@ def _lr(step: int, total: int, peak: float, warmup: int = 100) -> float:
 
 
 def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: int, minutes: float,
-                       max_steps: int | None, callback, calibrate_after: int) -> dict:
+                       max_steps: int | None, callback, calibrate_after: int, seed_base: int = TRAIN_SEED_BASE) -> dict:
     """Run `loss_fn(seeds)` + optimizer steps until the time budget (or `max_steps`) is used up.
     The cosine schedule is fitted to the number of steps the budget allows, measured early on."""
     budget = minutes * 60
@@ -42,7 +43,7 @@ def _budgeted_training(loss_fn, opt, peak_lr: float, warmup: int, batch_size: in
     start, step, losses = time.perf_counter(), 0, []
     with torch.inference_mode(False), torch.enable_grad():
         while (max_steps is None or step < max_steps) and time.perf_counter() - start < budget:
-            seeds = range(TRAIN_SEED_BASE + step * batch_size, TRAIN_SEED_BASE + (step + 1) * batch_size)
+            seeds = range(seed_base + step * batch_size, seed_base + (step + 1) * batch_size)
             for group in opt.param_groups:
                 group["lr"] = _lr(step, est_steps, peak_lr, warmup)
             loss = loss_fn(seeds)
@@ -75,27 +76,39 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
     return out
 
 
+def caption_truth(captions, scenes) -> torch.Tensor:
+    """`[B, B]` bool: caption j is true of image i (same motif where it names one, same genre where
+    it names one). A line about fire is true of every fire picture, whatever its genre."""
+    from .render import caption_key
+
+    keys = [caption_key(c) for c in captions]
+    return torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
+
+
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                   max_steps: int | None = None, callback=None, views: float = 0.5) -> dict:
+                   max_steps: int | None = None, callback=None, views: float = 0.5, init=None) -> dict:
+    """Train the toy CLIP from scratch, or continue the one in `init` (a toy CLIP file); a
+    continued run draws renders from seeds after the first run's (`seed` shifts them)."""
     from ..clip_models import save_clip
     from ..models import make_clip
 
     torch.manual_seed(seed)
-    clip = make_clip("toyworld-arch", seed=seed)
+    clip = make_clip("toyworld-arch", seed=seed) if init is None else make_clip(str(init))
     model = clip.model.train().requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(seed)
 
     def loss_fn(seeds):
-        images, captions = batch(seeds)
+        images, captions, scenes = batch(seeds, with_scenes=True)
         images = sampler_views(images, views, gen)
         img = F.normalize(clip.image_features(images), dim=-1)  # [B, D]
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
-        same = torch.tensor([[a == b for b in captions] for a in captions])  # [B, B]: identical captions are positives
+        true = caption_truth(captions, scenes)  # [B images, B captions]: caption j is true of image i
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
-        return 0.5 * (multi_positive_nce(logits, same) + multi_positive_nce(logits.T, same))
+        return 0.5 * (multi_positive_nce(logits, true) + multi_positive_nce(logits.T, true.T))
 
-    info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20)
+    info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20,
+                              seed_base=TRAIN_SEED_BASE + seed * 10_000_000)
     clip.model.eval().requires_grad_(False)
     # The id names these exact weights: attention trained with another toy CLIP is refused.
     digest = hashlib.sha1(b"".join(v.half().numpy().tobytes() for v in clip.model.state_dict().values()))
@@ -143,29 +156,32 @@ def eval_vqgan_psnr(model, n: int = 256, seed: int = 0) -> float:
 
 
 @torch.no_grad()
-def eval_clip_zero_shot(clip, n: int = 400, seed: int = 0) -> dict:
-    """Zero-shot accuracy on fresh renders: genre (genre scenes), brightness and colour (plain scenes
-    with one shape)."""
+def eval_clip_zero_shot(clip, n: int = 256, seed: int = 0) -> dict:
+    """Zero-shot accuracy on fresh renders of genre x motif combinations: the genre (against the
+    four genre prompts), the motif against its sample word forms alone ("motif"), against its
+    held-out word forms ("motif_heldout_forms"), and against held-out forms inside a sentence
+    ("motif_in_line")."""
     import numpy as np
 
-    from ..options import GENRES
-    from .render import COLORS, draw, genre_scene, random_scene
+    from ..options import GENRE_TEMPLATE, GENRES
+    from .render import draw, genre_scene
+    from .vocab import HELDOUT_FORMS, MOTIF_NAMES, TRAIN_FORMS
+
+    def motif_prompts(forms, frame="{w}"):
+        # one embedding per motif: the mean of its word forms' embeddings
+        return F.normalize(torch.stack([clip.embed_texts([frame.format(w=w) for w in forms[m]]).mean(0)
+                                        for m in MOTIF_NAMES]), dim=-1)  # [M, D]
 
     rng = np.random.default_rng(seed)
-    genre_prompts = clip.embed_texts([f"{g} style" for g in GENRES])
-    bright_prompts = clip.embed_texts(["a dark background", "a bright background"])
-    color_names = [c for c in COLORS]
-    color_prompts = clip.embed_texts([f"something {c}" for c in color_names])
-    hits = {"genre": [], "brightness": [], "color": []}
+    prompts = {"genre": clip.embed_texts([GENRE_TEMPLATE.format(genre=g) for g in GENRES]),
+               "motif": motif_prompts(TRAIN_FORMS), "motif_heldout_forms": motif_prompts(HELDOUT_FORMS),
+               "motif_in_line": motif_prompts(HELDOUT_FORMS, "and we keep on walking through the {w} tonight")}
+    hits = {k: [] for k in prompts}
     for i in range(n):
-        g = GENRES[i % 4]
-        img = draw(genre_scene(g, rng), rng)
+        g, m = GENRES[i % len(GENRES)], MOTIF_NAMES[(i // len(GENRES)) % len(MOTIF_NAMES)]
+        img = draw(genre_scene(g, m, rng), rng)
         e = clip.embed_images(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
-        hits["genre"].append(GENRES[int((e @ genre_prompts.T).argmax())] == g)
-        scene = random_scene(rng)
-        scene.shapes = scene.shapes[:1]
-        img = draw(scene, rng)
-        e = clip.embed_images(torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(clip.device))
-        hits["brightness"].append(int((e @ bright_prompts.T).argmax()) == int(scene.bright))
-        hits["color"].append(color_names[int((e @ color_prompts.T).argmax())] == scene.shapes[0].color)
+        for k, p in prompts.items():
+            pred = int((e @ p.to(e.dtype).T).argmax())
+            hits[k].append(pred == (GENRES.index(g) if k == "genre" else MOTIF_NAMES.index(m)))
     return {k: float(np.mean(v)) for k, v in hits.items()}
