@@ -205,7 +205,9 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     for (k, v), (_, w) in zip(a.attention.state_dict().items(), b.attention.state_dict().items()):
         torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4, msg=k)
     for (k, v), (_, w) in zip(a.audio_encoder.state_dict().items(), b.audio_encoder.state_dict().items()):
-        torch.testing.assert_close(v, w, atol=1e-5, rtol=1e-4, msg=k)
+        # The first conv sees raw-scale MFCCs (values ~200): its gradient, summed in another order over
+        # two ranks, differs by rounding (measured 3e-5 on weights of ~0.07 after 21 steps of the 64-entry sample).
+        torch.testing.assert_close(v, w, atol=1e-4, rtol=1e-3, msg=k)
     assert [round(h["val_loss"], 4) for h in a.history] == [round(h["val_loss"], 4) for h in b.history]
 
 
