@@ -20,7 +20,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import os
 import socket
 import tempfile
@@ -31,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import WeightsError
-from .memory import format_bytes, physical_memory_bytes
+from .memory import check_model_fits
 from .safeload import (
     FORMAT_KEY,
     SAFETENSORS_SUFFIX,
@@ -222,14 +221,7 @@ def _plan(arch: str, cfg: dict, source: str, *, from_file: bool, allow_download:
             "downloads are allowed: pass --download (Load CLIP: allow_download), or pick an architecture without them"
         )
     shapes = _meta_shapes(arch, cfg, source)
-    params = sum(math.prod(shape) for shape in shapes.values())
-    need, have = params * 4 + file_bytes, physical_memory_bytes()
-    if need > have:
-        raise WeightsError(
-            f"'{source}' is a CLIP of {params / 1e9:.2f} billion parameters: building it needs about {format_bytes(need)} "
-            f"(float32{', with the file' + chr(39) + 's tensors while loading' if file_bytes else ''}), more than this "
-            f"machine's {format_bytes(have)}; use a smaller CLIP"
-        )
+    check_model_fits(shapes.values(), file_bytes, source, "CLIP")
     return shapes
 
 

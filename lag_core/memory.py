@@ -23,6 +23,22 @@ def physical_memory_bytes() -> int:
     return total
 
 
+def check_model_fits(shapes, file_bytes: int, source, what: str) -> None:
+    """One line unless a model of these parameter `shapes` (float32), plus the file's tensors while
+    loading, fits this machine's memory: checked before anything real is allocated."""
+    import math
+
+    from .errors import WeightsError
+
+    params = sum(math.prod(shape) for shape in shapes)
+    need, have = params * 4 + file_bytes, physical_memory_bytes()
+    if need > have:
+        raise WeightsError(
+            f"'{source}' is a {what} of {params / 1e9:.2f} billion parameters: loading it needs about {format_bytes(need)} "
+            f"(float32, with the file's tensors), more than this machine's {format_bytes(have)}; use a smaller {what}"
+        )
+
+
 def format_bytes(n: float) -> str:
     """`1536` -> `1.5 KiB`; the unit that keeps the number under 1024."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):

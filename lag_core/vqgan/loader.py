@@ -7,7 +7,6 @@ the file, or the key shapes of the state dict.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, WeightsError
-from ..memory import format_bytes, physical_memory_bytes
+from ..memory import check_model_fits
 from ..safeload import (
     FORMAT_KEY,
     SAFETENSORS_SUFFIX,
@@ -131,13 +130,7 @@ def _check_before_building(cfg: VQGANConfig, found: dict[str, tuple[int, ...]], 
     except Exception as exc:  # noqa: BLE001 - a config our VQGAN cannot be built from: one line
         raise WeightsError(f"the VQGAN config of '{source}' does not build a model ({type(exc).__name__}: "
                            f"{' '.join(str(exc).split())[:160]}); convert the weights again") from None
-    params = sum(math.prod(shape) for shape in expected.values())
-    need, have = params * 4 + file_bytes, physical_memory_bytes()
-    if need > have:
-        raise WeightsError(
-            f"'{source}' is a VQGAN of {params / 1e9:.2f} billion parameters: loading it needs about {format_bytes(need)} "
-            f"(float32, with the file's tensors), more than this machine's {format_bytes(have)}; use a smaller VQGAN"
-        )
+    check_model_fits(expected.values(), file_bytes, source, "VQGAN")
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     wrong = [f"{k} {list(found[k])} vs {list(expected[k])}" for k in sorted(set(expected) & set(found)) if found[k] != expected[k]]
