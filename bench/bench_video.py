@@ -1,11 +1,13 @@
 """Benchmark: `lag video` on the bundled song (fire_and_ocean: a metal verse, then a pop chorus) in the
 embedded toy world at its native 64 px, judged by the toy world's pixel judge (no CLIP).
 
-* Follows the lyrics: the judged genre of each segment's frames (majority) vs the segment's genre.
+* Follows the lyrics: the judged genre and motif of each segment's frames (majority of each) vs the
+  segment's genre and the motif of its lyric line's content word (`toyworld.vocab.motif_of_line`).
 * Follows the beat: Pearson r between per-frame image change and onset strength, reactive vs not.
 * Continuity: frame-to-frame change inside segments vs across segment boundaries.
 * Cost: seconds per optimised frame and per in-between frame; steps a cold start needs to reach
-  the segment's judged genre vs the steps a warm start gets (and needs across a genre change).
+  the segment's judged look (genre and motif) vs the steps a warm frame gets, and the steps a warm
+  start needs at each segment boundary (from the previous segment's last optimised frame).
 
     .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--threads 2] [--json FILE]
 """
@@ -25,7 +27,8 @@ from lag_core.data.demo_song import SONG_DIR, SONG_NAME
 from lag_core.models import make_attention, make_preset
 from lag_core.options import SamplerConfig, VideoConfig
 from lag_core.sampler import sample_vqgan_clip
-from lag_core.toyworld.judge import judge_genre
+from lag_core.toyworld.judge import judge_genre, judge_motif
+from lag_core.toyworld.vocab import motif_of_line
 from lag_core.video.plan import plan_song
 from lag_core.video.render import render_video, segment_conditionings, target_at
 
@@ -40,17 +43,23 @@ def changes(frames: torch.Tensor) -> torch.Tensor:
     return (frames[1:] - frames[:-1]).abs().mean(dim=(1, 2, 3))
 
 
-def steps_to_genre(vqgan, clip, targets, cfg: SamplerConfig, genre: str, init_latent=None) -> int | None:
-    """The first step whose image the judge calls `genre` (0: already at the start), or None within cfg.steps."""
+def has_look(image: torch.Tensor, genre: str, motif: str | None) -> bool:
+    """`image [H, W, 3]` judged `genre` and (when the segment names one) `motif`."""
+    pixels = image.numpy()
+    return judge_genre(pixels) == genre and (motif is None or judge_motif(pixels) == motif)
+
+
+def steps_to_look(vqgan, clip, targets, cfg: SamplerConfig, genre: str, motif: str | None, init_latent=None) -> int | None:
+    """The first step whose image the judge calls `genre` + `motif` (0: already at the start), or None within cfg.steps."""
     if init_latent is not None:
         from lag_core.sampler import render_latent
 
-        if judge_genre(render_latent(vqgan, init_latent)[0].numpy()) == genre:
+        if has_look(render_latent(vqgan, init_latent)[0], genre, motif):
             return 0
     hit = []
 
     def on_step(step, total, info):
-        if not hit and "frame" in info and judge_genre(info["frame"][0].numpy()) == genre:
+        if not hit and "frame" in info and has_look(info["frame"][0], genre, motif):
             hit.append(step)
             raise StopIteration
 
@@ -69,7 +78,7 @@ def main() -> int:
     parser.add_argument("--first-steps", type=int, default=30)
     parser.add_argument("--beat-fps", type=float, default=6.0)
     parser.add_argument("--beat-seconds", type=float, default=5.0)
-    parser.add_argument("--cold-max", type=int, default=40, help="most steps a cold start may take to reach the genre")
+    parser.add_argument("--cold-max", type=int, default=40, help="most steps a cold start may take to reach the look")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beat-only", action="store_true", help="only the beat figures (reactive vs not)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -101,17 +110,27 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     song = render_video(vqgan, clip, plan, conds, cfg, video)
     figures["song_render_s"] = round(time.perf_counter() - start, 1)
     judged = [judge_genre(f.numpy()) for f in song.frames]
-    seg_ok = []
+    motifs = [judge_motif(f.numpy()) for f in song.frames]
+    wanted_motif = [motif_of_line(seg.lyrics) for seg in plan.segments]
+    seg_genre, seg_motif = [], []
     for i, seg in enumerate(plan.segments):
-        verdicts = [judged[f] for f, s in enumerate(song.segments) if s == i]
-        if verdicts:
-            seg_ok.append(max(set(verdicts), key=verdicts.count) == seg.genre)
-    frame_ok = [judged[f] == plan.segments[s].genre for f, s in enumerate(song.segments)]
-    figures["lyrics_segments_matching"] = f"{sum(seg_ok)}/{len(seg_ok)}"
-    figures["lyrics_segment_share"] = round(sum(seg_ok) / len(seg_ok), 3)
-    figures["lyrics_frame_share"] = round(sum(frame_ok) / len(frame_ok), 3)
+        frames = [f for f, s in enumerate(song.segments) if s == i]
+        if frames:
+            g, m = [judged[f] for f in frames], [motifs[f] for f in frames]
+            seg_genre.append(max(set(g), key=g.count) == seg.genre)
+            if wanted_motif[i] is not None:
+                seg_motif.append(max(set(m), key=m.count) == wanted_motif[i])
+    figures["lyrics_segments_genre"] = f"{sum(seg_genre)}/{len(seg_genre)}"
+    figures["lyrics_segments_motif"] = f"{sum(seg_motif)}/{len(seg_motif)}"
+    figures["lyrics_segment_share"] = round(sum(seg_genre) / len(seg_genre), 3)
+    figures["lyrics_segment_motif_share"] = round(sum(seg_motif) / len(seg_motif), 3) if seg_motif else None
+    figures["lyrics_frame_share"] = round(sum(judged[f] == plan.segments[s].genre for f, s in enumerate(song.segments)) / len(judged), 3)
+    figures["lyrics_frame_look_share"] = round(sum(has_look(song.frames[f], plan.segments[s].genre, wanted_motif[s])
+                                                   for f, s in enumerate(song.segments)) / len(judged), 3)
     figures["judged_per_frame"] = "".join(g[0] for g in judged)
     figures["wanted_per_frame"] = "".join(plan.segments[s].genre[0] for s in song.segments)
+    figures["judged_motif_per_frame"] = " ".join((m or "-")[:2] for m in motifs)
+    figures["wanted_motif_per_segment"] = [m or "-" for m in wanted_motif]
 
     # 3. Continuity: change between consecutive frames inside a segment vs across a boundary.
     ch = changes(song.frames)
@@ -126,24 +145,25 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     figures["s_per_inbetween_frame"] = round(song.seconds_inbetween / max(1, song.interpolated), 4)
     figures["inbetween_cheaper_x"] = round(figures["s_per_optimised_frame"] / figures["s_per_inbetween_frame"], 1)
     warm_cfg = dataclasses.replace(cfg, steps=args.cold_max)
-    cold, across = [], []
+    cold, boundary = [], []
     for i, seg in enumerate(plan.segments):
         t = (seg.start + seg.end) / 2
         targets = target_at(plan, conds, t, 0.0)
-        if i % 2 == 0:  # every other segment: a cold start costs up to --cold-max steps
-            cold.append(steps_to_genre(vqgan, clip, targets, dataclasses.replace(cfg, steps=args.cold_max, seed=100 + i), seg.genre))
-        if i and plan.segments[i - 1].genre != seg.genre:  # a genre turn: warm from the previous look's last optimised frame
+        cold.append(steps_to_look(vqgan, clip, targets, dataclasses.replace(cfg, steps=args.cold_max, seed=100 + i),
+                                  seg.genre, wanted_motif[i]))
+        if i:  # a boundary: warm from the previous segment's last optimised frame
             last = max(f for f in song.keys if song.segments[f] == i - 1)
             z = vqgan.encode(song.frames[last].permute(2, 0, 1)[None] * 2 - 1).detach()  # [1, D, h, w]
-            across.append(steps_to_genre(vqgan, clip, targets, warm_cfg, seg.genre, init_latent=z))
+            boundary.append(steps_to_look(vqgan, clip, targets, warm_cfg, seg.genre, wanted_motif[i], init_latent=z))
     reached = [c for c in cold if c is not None]
-    figures["cold_steps_to_genre"] = cold
+    warm_reached = [c for c in boundary if c is not None]
+    figures["cold_steps_to_look"] = cold
     figures["cold_steps_median"] = statistics.median(reached) if reached else None
     figures["warm_steps_per_frame"] = args.steps_per_frame
-    figures["warm_steps_across_genre_turn"] = across
+    figures["warm_steps_at_boundaries"] = boundary
+    figures["warm_steps_at_boundaries_median"] = statistics.median(warm_reached) if warm_reached else None
     if reached:
         figures["cold_over_warm_x"] = round(statistics.median(reached) / args.steps_per_frame, 1)
-
 
 
 def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:

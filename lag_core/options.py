@@ -18,6 +18,13 @@ OPTIMIZERS = ("adam", "adamw", "adagrad", "adamax", "sgd", "rmsprop", "radam", "
 INIT_MODES = ("random", "grey", "noise", "image")  # random codes | flat mid grey | pixel noise | an init image
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION_KINDS = ("mha", "bahdanau")
+# What lyric attention attends over (its keys and values):
+#   tokens:  CLIP's per-token features of the line, in context, plus its end-of-text token (which
+#            pools the whole line). CLIP's text tower is causal: a token also carries the words before it.
+#   content: the same without the end-of-text token.
+#   words:   every word of the lyrics embedded on its own (CLIP's pooled embedding of that word), so a
+#            key holds one word's meaning and the weights say which words the picture takes.
+ATTENTION_KEYS = ("tokens", "content", "words")
 PRESETS = ("toyworld", "tiny")
 DEFAULT_PRESET = "toyworld"
 MODEL_KINDS = ("vqgan", "clip", "attention")
@@ -172,10 +179,11 @@ class TrainConfig:
     genre_template: str = GENRE_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)
     image_dir: str | None = None
-    end_token: bool = True  # attend over the end-of-text token too (it pools the whole line)
+    keys: str = "words"  # one of ATTENTION_KEYS
 
     def validate(self) -> None:
         check_choice("attention kind", self.kind, ATTENTION_KINDS)
+        check_choice("attention keys", self.keys, ATTENTION_KEYS)
         if not 0 <= self.genre_weight <= 1:
             raise InputError(f"genre weight must be in [0, 1], found {self.genre_weight}")
         check_number("genre weight", self.genre_weight, 0, 1)

@@ -4,8 +4,8 @@ new caller (a video renderer calls it once per segment).
 
 A song is its lyrics, its genre (or none: the sound must carry it), its sound (an MFCC or a ready
 audio embedding) and optionally a previous conditioning, which joins the query so layers stack.
-Keys and values are CLIP's per-token features of the lyrics (long lyrics are split into chunks
-that fit CLIP's context, none is cut); the query sums the parts the song has.
+Keys and values are CLIP's features of the lyrics, per token or per word as the weights were
+trained (long lyrics are split into chunks that fit CLIP's context, none is cut); the query sums the parts the song has.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .attention.checkpoint import LoadedAttention
-from .attention.tokens import encode_lyric_tokens, pad_tokens
+from .attention.tokens import encode_lyrics, pad_tokens
 from .errors import InputError
 from .prompts import Targets
 
@@ -76,7 +76,7 @@ def song_targets(song: Song, loaded: LoadedAttention, clip, weight: float = 1.0)
         audio_embed = None if loaded.audio_encoder is None else \
             loaded.audio_encoder.embed(mfcc.reshape(-1, mfcc.shape[-2], mfcc.shape[-1])[:1])  # [1, D]
     previous = song.previous.embeds[:1] if isinstance(song.previous, Targets) else song.previous
-    tokens = encode_lyric_tokens(clip, [song.lyrics])
+    tokens = encode_lyrics(clip, [song.lyrics], cfg.keys)
     keys, mask = pad_tokens(tokens)  # [1, L, D], [1, L]
     cond, weights = loaded.attention(keys.to(device), mask.to(device), genre=genre_q,
                                      audio=None if audio_embed is None else audio_embed.to(device).reshape(1, -1),

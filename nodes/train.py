@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lag_core.options import ATTENTION_KINDS, TrainConfig
+from ..lag_core.options import ATTENTION_KEYS, ATTENTION_KINDS, TrainConfig
 from .common import WEIGHTS, first_folder, progress
 from .data import dataset_choices, open_cached
 
@@ -55,6 +55,9 @@ class LAGTrainAttention:
                 "out_name": ("STRING", {"default": "my_lyric_attention", "tooltip": "File name (without .safetensors) to save to."}),
                 "overwrite": ("BOOLEAN", {"default": True, "tooltip": "Replace an existing file of that name (only once the new one is complete)."}),
             },
+            "optional": {
+                "keys": (list(ATTENTION_KEYS), {"default": TrainConfig.keys, "tooltip": "What the attention attends over: each word on its own (words), or CLIP's tokens in context with (tokens) or without (content) its end-of-text token."}),
+            },
         }
 
     @classmethod
@@ -66,7 +69,8 @@ class LAGTrainAttention:
             return str(exc)
         return True
 
-    def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite):
+    def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite,
+              keys=TrainConfig.keys):
         import torch
 
         from ..lag_core.attention.train import train_to_file
@@ -78,7 +82,7 @@ class LAGTrainAttention:
         if out.exists() and not overwrite:
             raise InputError(f"'{out}' exists; turn on overwrite or choose another out_name")
         cfg = TrainConfig(kind=kind, genre_weight=genre_weight, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          use_audio=use_audio)
+                          use_audio=use_audio, keys=keys)
         # ComfyUI runs nodes under inference mode; training needs autograd (as ComfyUI's own trainer does).
         with torch.inference_mode(False), torch.enable_grad():
             result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(1))  # total: per step

@@ -11,7 +11,7 @@ from lag_core.attention.checkpoint import load_attention
 from lag_core.attention.features import text_features
 from lag_core.attention.loss import genre_weighted_loss, multi_positive_nce
 from lag_core.attention.model import AttentionConfig, LyricAttention
-from lag_core.attention.tokens import encode_lyric_tokens, pad_tokens, split_lyrics
+from lag_core.attention.tokens import encode_lyric_tokens, encode_lyrics, pad_tokens, split_lyrics
 from lag_core.attention.train import shard_batch, split_indices, train_attention, train_to_file
 from lag_core.data.dataset import open_dataset
 from lag_core.errors import InputError, WeightsError
@@ -71,14 +71,35 @@ def test_untrained_layer_returns_genre_prompt():
 
 
 @pytest.mark.parametrize("kind", ["mha", "bahdanau"])
-def test_without_end_token_the_last_token_gets_no_weight(kind):
+def test_content_keys_give_the_end_token_no_weight(kind):
     torch.manual_seed(0)
-    att = LyricAttention(AttentionConfig(kind=kind, dim=16, heads=2, end_token=False))
+    att = LyricAttention(AttentionConfig(kind=kind, dim=16, heads=2, keys="content"))
     mask = torch.tensor([[True, True, True, False], [True, False, False, False]])  # a 3-token line, a 1-token line
     _, weights = att(torch.randn(2, 4, 16), mask, genre=torch.randn(2, 16))
     assert weights[0, 2] == 0 and weights[0, :2].sum() > 0.99  # the end token of the first line is left out
     assert weights[1, 0] > 0.99  # a line of one token keeps it
-    assert AttentionConfig.from_json(att.cfg.to_json()).end_token is False
+    assert AttentionConfig.from_json(att.cfg.to_json()).keys == "content"
+
+
+def test_files_from_before_keys_keep_their_meaning():
+    assert AttentionConfig.from_dict({"kind": "mha", "end_token": False}).keys == "content"
+    assert AttentionConfig.from_dict({"kind": "mha", "end_token": True}).keys == "tokens"
+    assert AttentionConfig.from_dict({"kind": "mha"}).keys == "tokens"
+    with pytest.raises(InputError, match="unknown attention keys 'word'; expected one of tokens, content, words"):
+        AttentionConfig(keys="word")
+
+
+def test_word_keys_are_each_word_on_its_own(clip):
+    items = encode_lyrics(clip, ["Fire, FIRE in my eyes!", "we're gonna run"], "words")
+    assert items[0].labels == ["fire", "fire", "in", "my", "eyes"] and items[1].labels == ["we're", "gonna", "run"]
+    alone = clip.embed_texts(["fire", "eyes", "we're"])
+    torch.testing.assert_close(items[0].features[[0, 1, 4]], alone[[0, 0, 1]])
+    torch.testing.assert_close(items[1].features[0], alone[2])
+    in_context = encode_lyrics(clip, ["Fire, FIRE in my eyes!"], "tokens")[0]
+    torch.testing.assert_close(items[0].pooled, in_context.pooled)  # the line's own embedding is the same either way
+    assert not torch.allclose(items[0].features[4], in_context.features[4], atol=1e-3)  # "eyes" alone, not after "fire"
+    with pytest.raises(InputError, match="lyrics hold no words"):
+        encode_lyrics(clip, ["?! ..."], "words")
 
 
 def test_long_lyrics_are_chunked_not_cut(clip):

@@ -123,6 +123,8 @@ def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioE
     if meta.get("release") == "true":
         raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
     saved = metadata_config(meta, "train_config", dict, path, "a training config")
+    if "keys" not in saved:  # a run saved before `keys` replaced `end_token`
+        saved["keys"] = "content" if saved.pop("end_token", True) is False else "tokens"
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))
     changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if meta.get("dataset_hash") != dataset_hash:

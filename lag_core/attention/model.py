@@ -2,7 +2,8 @@
 
 The query comes from the genre (CLIP text embedding of a genre prompt), the sound (the audio
 encoder's embedding), and/or a previous conditioning (so layers stack). Keys and values are the
-CLIP token features of the lyrics. Two kinds share one interface:
+CLIP features of the lyrics: its per-token features, or each word on its own
+(`AttentionConfig.keys`, `options.ATTENTION_KEYS`). Two kinds share one interface:
 
 * `mha`: multi-head scaled dot-product attention (Vaswani et al., 2017) through
   `torch.nn.functional.scaled_dot_product_attention`, one query per entry.
@@ -23,7 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..options import ATTENTION_KINDS, GENRE_TEMPLATE, GENRES, check_choice, check_number, check_template
+from ..options import (
+    ATTENTION_KEYS,
+    ATTENTION_KINDS,
+    GENRE_TEMPLATE,
+    GENRES,
+    check_choice,
+    check_number,
+    check_template,
+)
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,12 @@ class AttentionConfig:
     genre_template: str = GENRE_TEMPLATE
     genre_prompts: dict = field(default_factory=dict)  # per-genre overrides of the template
     clip_model_id: str = ""
-    end_token: bool = True  # False: the last token of each line (CLIP's end-of-text, which pools it) gets no weight
+    keys: str = "tokens"  # what it attends over, one of options.ATTENTION_KEYS (files from before it existed: tokens)
 
     def __post_init__(self):
         # Also the check of a weight file's metadata: sizes any CLIP uses, a template that cannot expand.
         check_choice("attention kind", self.kind, ATTENTION_KINDS)
+        check_choice("attention keys", self.keys, ATTENTION_KEYS)
         check_number("attention dim", self.dim, 1, 8192, integer=True)
         check_number("attention heads", self.heads, 1, 256, integer=True)
         check_number("attention hidden width", self.hidden, 1, 16384, integer=True)
@@ -73,6 +83,8 @@ class AttentionConfig:
     def from_dict(cls, data: dict) -> AttentionConfig:
         data = dict(data)
         data["genres"] = tuple(data.get("genres", GENRES))
+        if data.pop("end_token", True) is False and "keys" not in data:
+            data["keys"] = "content"  # files of `lag train --no-end-token`, before `keys` replaced it
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -130,7 +142,7 @@ class LyricAttention(nn.Module):
         """`q [B, D]`, `keys [B, L, D]`, `mask [B, L]` (True = token) -> context `[B, D]`, weights `[B, L]`."""
         if not mask.any(dim=1).all():
             raise InputError("every entry needs at least one lyric token")
-        if not self.cfg.end_token:
+        if self.cfg.keys == "content":
             mask = _without_last_token(mask)
         b, n, d = keys.shape
         if self.cfg.kind == "mha":

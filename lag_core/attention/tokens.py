@@ -5,6 +5,11 @@ space with the same `text_projection` CLIP uses for its pooled embedding. Keys a
 tokens and the end-of-text token of every chunk; start tokens and padding are masked out. A lyric
 longer than the context (77 tokens for OpenAI CLIP) is split at line breaks and sentence ends,
 then between words, and every chunk is attended over: nothing is silently cut.
+
+With `keys="words"` (`options.ATTENTION_KEYS`) the keys are instead the words of the lyrics, each
+embedded on its own by CLIP (its pooled embedding of that one word): CLIP's text tower is causal,
+so in context every token after a word carries that word's meaning too, and the end token carries
+the whole line; a word on its own carries only itself.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 
 END_LABEL = "[end]"
+WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # letters and digits, with inner apostrophes (can't, we're)
 
 
 @dataclass
@@ -121,3 +127,28 @@ def pad_tokens(items: list[LyricTokens], length: int | None = None) -> tuple[tor
         feats[i, :n] = t.features
         mask[i, :n] = True
     return feats, mask
+
+
+def lyric_words(lyrics: str) -> list[str]:
+    """The words of a lyric, lower case, in order (punctuation dropped)."""
+    words = WORD.findall(lyrics.lower())
+    if not words:
+        raise InputError("lyrics hold no words (only punctuation or spaces); give at least one word")
+    return words
+
+
+@torch.no_grad()
+def encode_lyric_words(clip, lyrics: list[str], batch: int = 256) -> list[LyricTokens]:
+    """One key per word: CLIP's embedding of each word on its own (each distinct word once); the
+    pooled embedding is the whole lyric's, as `encode_lyric_tokens` computes it."""
+    per_lyric = [lyric_words(text) for text in lyrics]
+    distinct = list(dict.fromkeys(w for words in per_lyric for w in words))
+    embeds = torch.cat([clip.embed_texts(distinct[i : i + batch]) for i in range(0, len(distinct), batch)])  # [U, D]
+    row = {w: i for i, w in enumerate(distinct)}
+    lines = encode_lyric_tokens(clip, lyrics, batch)
+    return [LyricTokens(embeds[[row[w] for w in words]], words, line.pooled) for words, line in zip(per_lyric, lines)]
+
+
+def encode_lyrics(clip, lyrics: list[str], keys: str = "tokens") -> list[LyricTokens]:
+    """The keys lyric attention of this `keys` kind attends over (`options.ATTENTION_KEYS`)."""
+    return encode_lyric_words(clip, lyrics) if keys == "words" else encode_lyric_tokens(clip, lyrics)

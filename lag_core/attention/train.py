@@ -163,7 +163,7 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
     start = time.perf_counter()
     att_cfg = AttentionConfig(kind=cfg.kind, dim=clip.embed_dim, heads=cfg.heads, hidden=cfg.hidden, dropout=cfg.dropout,
                               use_audio=cfg.use_audio, genre_template=cfg.genre_template,
-                              genre_prompts=dict(cfg.genre_prompts), clip_model_id=clip.model_id, end_token=cfg.end_token)
+                              genre_prompts=dict(cfg.genre_prompts), clip_model_id=clip.model_id, keys=cfg.keys)
     audio_cfg = AudioEncoderConfig(embed_dim=clip.embed_dim, channels=tuple(cfg.audio_channels), dropout=cfg.dropout,
                                    seed=cfg.seed) if cfg.use_audio else None
     labels = torch.tensor([e.genre_idx for e in dataset.entries])
@@ -182,7 +182,7 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
 
         if world > 1 and rank != 0:
             dist.barrier()
-        feats = text_features(clip, dataset, att_cfg.prompts())
+        feats = text_features(clip, dataset, att_cfg.prompts(), keys=att_cfg.keys)
         if world > 1 and rank == 0:
             dist.barrier()
         image_embeds = _image_embeds(clip, cfg.image_dir, att_cfg.genres)

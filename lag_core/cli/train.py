@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..options import ATTENTION_KINDS, DEFAULT_PRESET, PRESETS, TrainConfig
+from ..options import ATTENTION_KEYS, ATTENTION_KINDS, DEFAULT_PRESET, PRESETS, TrainConfig
 from .output import emit
 
 
@@ -25,8 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--genre-template", default=TrainConfig.genre_template)
     p.add_argument("--genre-prompt", action="append", default=[], metavar="GENRE=PROMPT", help="override one genre's prompt")
     p.add_argument("--image-dir", help="reference images per genre: DIR/<genre>/*.png")
-    p.add_argument("--no-end-token", action="store_true",
-                   help="attend over the line's own tokens only, not CLIP's end-of-text token (which pools the whole line)")
+    p.add_argument("--keys", choices=ATTENTION_KEYS, default=TrainConfig.keys,
+                   help="what the attention attends over: each word on its own (words), CLIP's tokens in context with "
+                        "its end-of-text token (tokens) or without it (content)")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP spec (see `lag generate --help`)")
     p.add_argument("--download", action="store_true")
     p.add_argument("--preset", default=None, choices=PRESETS, help="embedded CLIP instead of --clip (default: toyworld)")
@@ -72,7 +73,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
                       genre_dropout=args.genre_dropout, genre_template=args.genre_template, genre_prompts=prompts,
-                      image_dir=args.image_dir, end_token=not args.no_end_token)
+                      image_dir=args.image_dir, keys=args.keys)
     cfg.validate()
     if not args.out.endswith(".safetensors"):
         raise InputError(f"--out must be a .safetensors file, found '{args.out}'")
