@@ -54,7 +54,7 @@ def main():
             if "record" not in info:  # a step inside an epoch
                 return
             if naive:  # what a loop without the cache does once per epoch
-                compute_text_features(clip, lyrics, prompts)
+                compute_text_features(clip, lyrics, prompts, cfg.keys)
             stamps.append(time.perf_counter())
 
         # Time each epoch through the callback; the first epoch includes (or fills) the cache.

@@ -4,8 +4,8 @@ new caller (a video renderer calls it once per segment).
 
 A song is its lyrics, its genre (or none: the sound must carry it), its sound (an MFCC or a ready
 audio embedding) and optionally a previous conditioning, which joins the query so layers stack.
-Keys and values are CLIP's features of the lyrics, per token or per word as the weights were
-trained (long lyrics are split into chunks that fit CLIP's context, none is cut); the query sums the parts the song has.
+Keys and values are CLIP's features of the lyrics, per word or per token as the weights were
+trained (`AttentionConfig.keys`; none is cut); the query sums the parts the song has.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Song:
 @dataclass
 class SongTargets:
     targets: Targets  # one target [1, D] with the song's weight
-    tokens: list[str]  # [L] the lyric tokens, for heatmaps
+    tokens: list[str]  # [L] the lyric's words (or tokens), for heatmaps
     weights: torch.Tensor  # [L] attention over them (mean over heads), on the CPU
     genre: str | None  # the genre that was in the query (normalised), or None
     kind: str  # mha or bahdanau
@@ -76,7 +76,7 @@ def song_targets(song: Song, loaded: LoadedAttention, clip, weight: float = 1.0)
         audio_embed = None if loaded.audio_encoder is None else \
             loaded.audio_encoder.embed(mfcc.reshape(-1, mfcc.shape[-2], mfcc.shape[-1])[:1])  # [1, D]
     previous = song.previous.embeds[:1] if isinstance(song.previous, Targets) else song.previous
-    tokens = encode_lyrics(clip, [song.lyrics], cfg.keys)
+    tokens = encode_lyrics(clip, [song.lyrics], cfg.keys, pooled=False)
     keys, mask = pad_tokens(tokens)  # [1, L, D], [1, L]
     cond, weights = loaded.attention(keys.to(device), mask.to(device), genre=genre_q,
                                      audio=None if audio_embed is None else audio_embed.to(device).reshape(1, -1),

@@ -16,13 +16,13 @@ def load_attention_file(name: str, clip):
 
 class LAGLyricAttention:
     DESCRIPTION = ("Trained lyric attention (multi-head or Bahdanau, as stored in the weights file from "
-                   "ComfyUI/models/lag/attention or the pack's weights/attention) over the CLIP token features of the "
-                   "lyrics, queried by the genre and/or the sound. Outputs a conditioning for the VQGAN-CLIP sampler "
-                   "and a heatmap of the attention over the lyric tokens. Chain layers through 'previous'.")
+                   "ComfyUI/models/lag/attention or the pack's weights/attention) over the words of the "
+                   "lyrics (each embedded by CLIP; or CLIP's tokens, as the file was trained), queried by the genre and/or "
+                   "the sound. Outputs a conditioning for the VQGAN-CLIP sampler and a heatmap of the attention over the words. Chain layers through 'previous'.")
     CATEGORY = "LAG/attention"
     RETURN_TYPES = ("LAG_CONDITIONING", "IMAGE", "STRING")
     RETURN_NAMES = ("conditioning", "attention_map", "kind")
-    OUTPUT_TOOLTIPS = ("Weighted target in CLIP space.", "Attention over the lyric tokens.", "mha or bahdanau.")
+    OUTPUT_TOOLTIPS = ("Weighted target in CLIP space.", "Attention over the lyric's words (or tokens).", "mha or bahdanau.")
     FUNCTION = "attend"
 
     @classmethod
@@ -31,7 +31,7 @@ class LAGLyricAttention:
             "required": {
                 "clip": ("LAG_CLIP", {"tooltip": "The CLIP the attention was trained with."}),
                 "weights": (folder_list("lag_attention"), {"tooltip": "Attention weights (kind mha or bahdanau is stored in the file)."}),
-                "lyrics": ("STRING", {"multiline": True, "default": "", "tooltip": "Lyrics; long lyrics are split into chunks, none is cut."}),
+                "lyrics": ("STRING", {"multiline": True, "default": "", "tooltip": "Lyrics, any length: every word is attended over, none is cut."}),
                 "genre": ("STRING", {"default": "metal", "tooltip": "metal, pop, rnb or rap (or connect Load LAG Entry's genre); empty = let the audio carry the genre."}),
                 "weight": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05, "tooltip": "Weight of this conditioning among the sampler's targets."}),
             },

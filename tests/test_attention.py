@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lag_core.attention.checkpoint import load_attention
-from lag_core.attention.features import text_features
+from lag_core.attention.features import cache_key, text_features
 from lag_core.attention.loss import genre_weighted_loss, multi_positive_nce
 from lag_core.attention.model import AttentionConfig, LyricAttention
 from lag_core.attention.tokens import encode_lyric_tokens, encode_lyrics, pad_tokens, split_lyrics
@@ -70,21 +70,22 @@ def test_untrained_layer_returns_genre_prompt():
     torch.testing.assert_close(cond, genre)
 
 
-@pytest.mark.parametrize("kind", ["mha", "bahdanau"])
-def test_content_keys_give_the_end_token_no_weight(kind):
-    torch.manual_seed(0)
-    att = LyricAttention(AttentionConfig(kind=kind, dim=16, heads=2, keys="content"))
-    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])  # a 3-token line, a 1-token line
-    _, weights = att(torch.randn(2, 4, 16), mask, genre=torch.randn(2, 16))
-    assert weights[0, 2] == 0 and weights[0, :2].sum() > 0.99  # the end token of the first line is left out
-    assert weights[1, 0] > 0.99  # a line of one token keeps it
-    assert AttentionConfig.from_json(att.cfg.to_json()).keys == "content"
+def test_content_keys_leave_out_every_end_token(clip):
+    long = "\n".join(["We had all the gods among us and the night was young"] * 20)
+    tokens, content = encode_lyrics(clip, [long, "fire"], "tokens"), encode_lyrics(clip, [long, "fire"], "content")
+    assert tokens[0].labels.count("[end]") > 1 and "[end]" not in content[0].labels
+    assert content[0].labels == [t for t in tokens[0].labels if t != "[end]"]
+    torch.testing.assert_close(content[1].features, tokens[1].features[:1])  # "fire" alone, without its end token
 
 
 def test_files_from_before_keys_keep_their_meaning():
     assert AttentionConfig.from_dict({"kind": "mha", "end_token": False}).keys == "content"
     assert AttentionConfig.from_dict({"kind": "mha", "end_token": True}).keys == "tokens"
     assert AttentionConfig.from_dict({"kind": "mha"}).keys == "tokens"
+    with pytest.raises(InputError, match="end_token False and keys 'tokens', which disagree"):
+        AttentionConfig.from_dict({"end_token": False, "keys": "tokens"})
+    with pytest.raises(InputError, match="end_token must be true or false, found 'no'"):
+        AttentionConfig.from_dict({"end_token": "no"})
     with pytest.raises(InputError, match="unknown attention keys 'word'; expected one of tokens, content, words"):
         AttentionConfig(keys="word")
 
@@ -92,14 +93,34 @@ def test_files_from_before_keys_keep_their_meaning():
 def test_word_keys_are_each_word_on_its_own(clip):
     items = encode_lyrics(clip, ["Fire, FIRE in my eyes!", "we're gonna run"], "words")
     assert items[0].labels == ["fire", "fire", "in", "my", "eyes"] and items[1].labels == ["we're", "gonna", "run"]
-    alone = clip.embed_texts(["fire", "eyes", "we're"])
-    torch.testing.assert_close(items[0].features[[0, 1, 4]], alone[[0, 0, 1]])
-    torch.testing.assert_close(items[1].features[0], alone[2])
+    alone = clip.embed_texts(["fire", "eyes", "we're"])  # CLIP's own pooled embedding of each word as a caption
+    torch.testing.assert_close(items[0].features[[0, 1, 4]], alone[[0, 0, 1]], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(items[1].features[0], alone[2], atol=2e-5, rtol=1e-4)
     in_context = encode_lyrics(clip, ["Fire, FIRE in my eyes!"], "tokens")[0]
+    assert in_context.labels[5] == "eyes"
     torch.testing.assert_close(items[0].pooled, in_context.pooled)  # the line's own embedding is the same either way
-    assert not torch.allclose(items[0].features[4], in_context.features[4], atol=1e-3)  # "eyes" alone, not after "fire"
-    with pytest.raises(InputError, match="lyrics hold no words"):
-        encode_lyrics(clip, ["?! ..."], "words")
+    assert not torch.allclose(items[0].features[4], in_context.features[5], atol=1e-3)  # "eyes" alone, not after "fire"
+    assert encode_lyrics(clip, ["fire"], "words", pooled=False)[0].pooled is None
+
+
+def test_word_keys_of_careless_lyrics(clip):
+    def labels(text):
+        return encode_lyrics(clip, [text], "words", pooled=False)[0].labels
+
+    assert labels("\u266a \u2026 (instrumental) \U0001f525\U0001f525") == ["\u266a", "instrumental", "\U0001f525\U0001f525"]  # symbols stay
+    assert labels("... !!!") == ["...", "!!!"]  # punctuation only: the pieces as they are
+    assert labels("caf\u0065\u0301 \u0928\u092e\u0938\u094d\u0924\u0947") == ["caf\u00e9", "\u0928\u092e\u0938\u094d\u0924\u0947"]  # NFC; marks stay
+    long_word = "\u706b" * 300  # a script without spaces: one word, longer than the context -> in pieces
+    items = encode_lyrics(clip, [long_word], "words", pooled=False)[0]
+    assert len(items.labels) > 1 and items.features.shape[0] == len(items.labels)
+    with pytest.raises(InputError, match="lyrics are empty"):
+        encode_lyrics(clip, [" \n\t "], "words")
+
+
+def test_text_feature_caches_of_other_keys_are_kept_apart():
+    keys = {cache_key("h", "clip", ["a", "b"], k) for k in ("tokens", "content", "words")}
+    assert len(keys) == 3
+    assert cache_key("h", "clip", ["a", "b"], "words") != cache_key("h", "clip", ["a", "b\nwords"], "tokens")
 
 
 def test_long_lyrics_are_chunked_not_cut(clip):
@@ -150,11 +171,12 @@ def test_checkpoint_round_trip_and_wrong_clip(tmp_path, clip, sample):
     e = sample.entries[4]
     song = song_targets(Song(e.lyrics, e.genre, sample.mfcc[4]), loaded, clip)
     with torch.no_grad():
-        feats = encode_lyric_tokens(clip, [e.lyrics])
+        feats = encode_lyrics(clip, [e.lyrics], loaded.cfg.keys)
         keys, mask = pad_tokens(feats)
         ref, _ = res.model(keys, mask, clip.embed_texts([loaded.cfg.prompt(e.genre)]), sample.mfcc[4:5])
     torch.testing.assert_close(song.targets.embeds, ref)
     assert len(song.tokens) == song.weights.shape[0] and song.kind == "mha" and song.genre == e.genre
+    assert loaded.cfg.keys == "words" and song.tokens == e.lyrics.lower().replace(",", "").split()  # the heatmap names words
     other = make_clip("tiny", seed=5)
     with pytest.raises(WeightsError, match="trained with CLIP"):
         load_attention(out, other)
@@ -190,12 +212,16 @@ def test_text_feature_cache_hit(tmp_path, clip, sample):
 def test_train_cli_and_attention_map(tmp_path, lag_cli):
     out = tmp_path / "att.safetensors"
     env = {**os.environ, "LAG_CACHE_DIR": str(tmp_path / "cache")}
-    proc = lag_cli("train", "--preset", "tiny", "--attention", "bahdanau", "--epochs", "3", "--batch-size", "8",
-                   "--genre-weight", "0.7", "--out", out, "--json", check=True, env=env)
+    run = ("train", "--preset", "tiny", "--attention", "bahdanau", "--batch-size", "8", "--genre-weight", "0.7", "--out", out)
+    proc = lag_cli(*run, "--epochs", "2", "--keys", "tokens", "--json", check=True, env=env)
     summary = json.loads(proc.stdout)
-    assert summary["epochs"] == 3 and Path(summary["curves"]).is_file()
+    assert summary["epochs"] == 2 and Path(summary["curves"]).is_file()
     proc = lag_cli("train", "--preset", "tiny", "--epochs", "3", "--out", out, env=env)
     assert proc.returncode == 2 and "--resume" in proc.stderr
+    proc = lag_cli(*run, "--epochs", "3", "--resume", "--keys", "words", env=env)  # another run under the old name
+    assert proc.returncode == 2 and "keys 'tokens' -> 'words'" in proc.stderr
+    lag_cli(*run, "--epochs", "3", "--resume", check=True, env=env)  # the saved run's keys, without being told
+    assert load_attention(out).cfg.keys == "tokens" and len(load_attention(out).history) == 3
     png = tmp_path / "map.png"
     lag_cli("attention-map", "--preset", "tiny", "--weights", out, "--entry", "sample:sample_rap_2", "--out", png, check=True, env=env)
     from PIL import Image

@@ -154,8 +154,12 @@ def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):
     assert old.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["precious.safetensors"]
     with torch.inference_mode():
-        out = train.train(clip, _bundled(pack), "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True)
+        out = train.train(clip, _bundled(pack), "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True, keys="content")
     assert out["result"][0] == "precious.safetensors" and old.read_bytes() != before
+    assert type(train).INPUT_TYPES()["optional"]["keys"][1]["default"] == "words"
+    from lag_core.attention.checkpoint import load_attention
+
+    assert load_attention(old).cfg.keys == "content"
     assert out["result"][1].shape[-1] == 3  # the curves, drawn by the node
 
 

@@ -1,1 +1,1 @@
-"""Lyric attention: attention over CLIP token features of the lyrics, queried by genre and sound."""
+"""Lyric attention: attention over CLIP features of the lyrics (its words or tokens), queried by genre and sound."""

@@ -63,6 +63,20 @@ def _part(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+def _train_config(meta: dict, path) -> dict:
+    saved = metadata_config(meta, "train_config", dict, path, "a training config")
+    if "keys" not in saved:  # a run saved before `keys` replaced `end_token`
+        saved["keys"] = "content" if saved.pop("end_token", True) is False else "tokens"
+    return saved
+
+
+def saved_keys(path) -> str:
+    """The `keys` a resumable run in `path` was trained with (so `--resume` continues it without
+    being told again)."""
+    _, meta = _read(path, "cannot --resume from it")
+    return str(_train_config(meta, path).get("keys"))
+
+
 def save_checkpoint(path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer, cfg: TrainConfig,
                     history: list[dict], dataset_hash: str) -> Path:
     """Write a resumable checkpoint atomically (a complete file replaces the old one, or nothing does)."""
@@ -122,9 +136,7 @@ def load_for_resume(path: Path, attention: LyricAttention, audio_encoder: AudioE
     state, meta = _read(path, "cannot --resume from it")
     if meta.get("release") == "true":
         raise WeightsError(f"'{path}' is a release file without optimizer state; it cannot be resumed, train into a new --out")
-    saved = metadata_config(meta, "train_config", dict, path, "a training config")
-    if "keys" not in saved:  # a run saved before `keys` replaced `end_token`
-        saved["keys"] = "content" if saved.pop("end_token", True) is False else "tokens"
+    saved = _train_config(meta, path)
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))
     changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if meta.get("dataset_hash") != dataset_hash:

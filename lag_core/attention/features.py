@@ -8,6 +8,7 @@ content, CLIP model, genre prompts) and kept in a safetensors file, so epochs do
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ..safeload import FORMAT_KEY, write_safetensors
 from .tokens import encode_lyrics, pad_tokens
 
 log = logging.getLogger("lag")
+KEYS_VERSION = 2  # bump when the features of a `keys` kind change (how words are split, say): old caches are not served
 
 
 @dataclass
@@ -36,7 +38,7 @@ def cache_dir() -> Path:
 
 
 def cache_key(dataset_hash: str, clip_model_id: str, prompts: list[str], keys: str = "tokens") -> str:
-    text = "\n".join([dataset_hash, clip_model_id, *prompts] + ([] if keys == "tokens" else [f"keys={keys}"]))
+    text = json.dumps([dataset_hash, clip_model_id, prompts, keys, KEYS_VERSION])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -83,17 +83,15 @@ class AttentionConfig:
     def from_dict(cls, data: dict) -> AttentionConfig:
         data = dict(data)
         data["genres"] = tuple(data.get("genres", GENRES))
-        if data.pop("end_token", True) is False and "keys" not in data:
-            data["keys"] = "content"  # files of `lag train --no-end-token`, before `keys` replaced it
+        if "end_token" in data:  # files of `lag train [--no-end-token]`, from before `keys` replaced it
+            legacy = data.pop("end_token")
+            if legacy not in (True, False):
+                raise InputError(f"attention config end_token must be true or false, found {legacy!r}")
+            implied = "tokens" if legacy else "content"
+            if data.setdefault("keys", implied) != implied:
+                raise InputError(f"attention config has end_token {legacy} and keys {data['keys']!r}, which disagree")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def _without_last_token(mask: torch.Tensor) -> torch.Tensor:
-    """`mask [B, L]` with each row's last True cleared (rows left empty keep it)."""
-    last = mask.long().cumsum(1).argmax(1)  # [B] index of the last token
-    content = mask & ~F.one_hot(last, mask.shape[1]).bool()  # [B, L]
-    return torch.where(content.any(1, keepdim=True), content, mask)
 
 
 class LyricAttention(nn.Module):
@@ -142,8 +140,6 @@ class LyricAttention(nn.Module):
         """`q [B, D]`, `keys [B, L, D]`, `mask [B, L]` (True = token) -> context `[B, D]`, weights `[B, L]`."""
         if not mask.any(dim=1).all():
             raise InputError("every entry needs at least one lyric token")
-        if self.cfg.keys == "content":
-            mask = _without_last_token(mask)
         b, n, d = keys.shape
         if self.cfg.kind == "mha":
             h = self.cfg.heads

@@ -25,9 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--genre-template", default=TrainConfig.genre_template)
     p.add_argument("--genre-prompt", action="append", default=[], metavar="GENRE=PROMPT", help="override one genre's prompt")
     p.add_argument("--image-dir", help="reference images per genre: DIR/<genre>/*.png")
-    p.add_argument("--keys", choices=ATTENTION_KEYS, default=TrainConfig.keys,
-                   help="what the attention attends over: each word on its own (words), CLIP's tokens in context with "
-                        "its end-of-text token (tokens) or without it (content)")
+    p.add_argument("--keys", choices=ATTENTION_KEYS, default=None,
+                   help=f"what the attention attends over: each word on its own (words), CLIP's tokens in context with "
+                        f"its end-of-text token (tokens) or without it (content); default {TrainConfig.keys}, "
+                        "or with --resume the saved run's")
     p.add_argument("--clip", metavar="NAME_OR_FILE", help="CLIP spec (see `lag generate --help`)")
     p.add_argument("--download", action="store_true")
     p.add_argument("--preset", default=None, choices=PRESETS, help="embedded CLIP instead of --clip (default: toyworld)")
@@ -38,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_train)
 
-    m = sub.add_parser("attention-map", help="draw the attention over a lyric's tokens as a heatmap")
+    m = sub.add_parser("attention-map", help="draw the attention over a lyric's words (or tokens) as a heatmap")
     m.add_argument("--weights", required=True, help="attention file from `lag train`")
     m.add_argument("--entry", required=True, metavar="DATASET:INDEX", help="e.g. sample:3 or path/to/dataset:out_Song_0_1")
     m.add_argument("--no-genre", action="store_true", help="query with the audio only")
@@ -57,7 +58,7 @@ def _clip(args):
 
 
 def run_train(args) -> int:
-    from ..attention.checkpoint import strip_for_release
+    from ..attention.checkpoint import saved_keys, strip_for_release
     from ..attention.train import curves_path, init_distributed_from_env, train_attention
     from ..data.dataset import open_dataset
     from ..safeload import check_output
@@ -70,10 +71,13 @@ def run_train(args) -> int:
         if not sep or not prompt.strip():
             raise InputError(f"--genre-prompt must be GENRE=PROMPT, found '{item}'")
         prompts[genre.strip().lower()] = prompt.strip()
+    keys = args.keys
+    if keys is None:
+        keys = saved_keys(args.out) if args.resume and Path(args.out).is_file() else TrainConfig.keys
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
                       genre_dropout=args.genre_dropout, genre_template=args.genre_template, genre_prompts=prompts,
-                      image_dir=args.image_dir, keys=args.keys)
+                      image_dir=args.image_dir, keys=keys)
     cfg.validate()
     if not args.out.endswith(".safetensors"):
         raise InputError(f"--out must be a .safetensors file, found '{args.out}'")
