@@ -61,6 +61,18 @@ def test_captions_are_lines_with_a_motif_word_or_genre_phrases():
     assert any(g for _, g, _ in keys) and any(m and not g for m, g, _ in keys)
 
 
+def test_genre_phrases_say_nothing_of_plain_scenes():
+    """A plain scene may look like a genre (near black with squares: rap), so the CLIP's loss leaves
+    (plain scene, genre phrase) out instead of teaching that the phrase is false of it."""
+    from lag_core.toyworld.render import Scene
+    from lag_core.toyworld.train import caption_truth
+
+    scenes = [Scene((10,) * 3, (10,) * 3, 0.0, "fire", genre="rap"), Scene((10,) * 3, (10,) * 3, 0.0, "fire")]
+    true, known = caption_truth(["rap music", "the fire burning", "pop style"], scenes)
+    assert true.tolist() == [[True, True, False], [False, True, False]]
+    assert known.tolist() == [[True, True, True], [False, True, False]]
+
+
 def test_sample_has_every_genre_and_motif_twice_with_audio():
     from lag_core.data.dataset import open_dataset
 

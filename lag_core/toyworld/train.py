@@ -76,13 +76,18 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
     return out
 
 
-def caption_truth(captions, scenes) -> torch.Tensor:
-    """`[B, B]` bool: caption j is true of image i (same motif where it names one, same genre where
-    it names one). A line about fire is true of every fire picture, whatever its genre."""
+def caption_truth(captions, scenes) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[B, B]` bool each: caption j is true of image i (same motif where it names one, same genre
+    where it names one; a line about fire is true of every fire picture, whatever its genre), and
+    whether that is known. A genre phrase says nothing of a plain scene: a plain scene may look like
+    a genre (near black, squares: rap), so calling the phrase false of it would teach the CLIP that
+    the look is not the genre. Those pairs are left out of the loss."""
     from .render import caption_key
 
     keys = [caption_key(c) for c in captions]
-    return torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
+    true = torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
+    known = torch.tensor([[g is None or s.genre is not None for _, g in keys] for s in scenes])
+    return true, known
 
 
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
@@ -103,8 +108,8 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
         images = sampler_views(images, views, gen)
         img = F.normalize(clip.image_features(images), dim=-1)  # [B, D]
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
-        true = caption_truth(captions, scenes)  # [B images, B captions]: caption j is true of image i
-        logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+        true, known = caption_truth(captions, scenes)  # [B images, B captions]: caption j is true of image i
+        logits = (model.logit_scale.exp().clamp(max=100) * img @ txt.T).masked_fill(~known, float("-inf"))
         return 0.5 * (multi_positive_nce(logits, true) + multi_positive_nce(logits.T, true.T))
 
     info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20,
