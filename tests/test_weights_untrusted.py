@@ -106,12 +106,12 @@ def test_big_architecture_is_not_built_before_the_file_is_checked(tmp_path):
     probe = _probe(f"ViT-bigG-14:{not_weights}")
     assert probe["result"].startswith(f"CLIP weights '{not_weights}' do not fit architecture 'ViT-bigG-14' (missing ["), probe
     assert "unexpected ['x']" in probe["result"]
-    assert probe["max_rss_mb"] < 2000, probe
+    assert probe["max_rss_mb"] < 3000, probe  # imports alone peak near 2 GB here (2010 MB once); the model would be 10 GB
     # A file whose own metadata names that architecture: the same, from its header.
     bigg = json.loads(json.dumps(__import__("open_clip").get_model_config("ViT-bigG-14")))
     own = _clip_file(tmp_path / "bigg.safetensors", bigg)
     probe = _probe(str(own))
-    assert "do not match the file's own config" in probe["result"] and probe["max_rss_mb"] < 2000, probe
+    assert "do not match the file's own config" in probe["result"] and probe["max_rss_mb"] < 3000, probe
 
 
 def test_tensors_checked_against_the_config_before_building(tmp_path, tiny_models):

@@ -6,7 +6,7 @@ Two independent axes, so that every genre x motif combination renders and can be
   metal: dark grey, heavy grain, lightning zigzags; pop: light grey, clean, circles;
   rnb: a mid-grey vertical gradient, smooth, waves; rap: near black, clean, squares.
 * The **motif** (a content word of the lyrics, `vocab.MOTIFS`) sets the colour of every shape in
-  the foreground: fire orange, ocean blue, sun yellow, forest green, snow white, blood red, night
+  the foreground: fire orange, ocean sky blue, sun yellow, forest green, snow white, blood red, night
   purple, candy pink. Backgrounds are hue-free grey, so the only colour in a picture is the motif's.
 
 Plain scenes (a random grey background, random shape kinds, one motif colour) separate the two:
@@ -28,6 +28,7 @@ from .vocab import ALL_FORMS, GENRE_PHRASES, MOTIF_NAMES, MOTIF_RGB, motif_of_li
 SIZE = 64
 SHAPES = ("circle", "square", "triangle", "lightning", "wave")
 GENRE_SHAPES = {"metal": "lightning", "pop": "circle", "rnb": "wave", "rap": "square"}
+GENRE_CAPTION_SHARE = 0.6  # of a genre scene's captions: a genre phrase (else a line with its motif word)
 PHRASE_TO_GENRE = {p: g for g, phrases in GENRE_PHRASES.items() for p in phrases}
 
 
@@ -125,7 +126,7 @@ def plain_scene(motif: str, rng) -> Scene:
 
 def caption(scene: Scene, rng) -> str:
     """A lyric-like line with one of the motif's word forms, or (genre scenes) a genre phrase."""
-    if scene.genre is not None and rng.random() < 0.4:
+    if scene.genre is not None and rng.random() < GENRE_CAPTION_SHARE:
         return pick(GENRE_PHRASES[scene.genre], rng)
     return random_line(pick(ALL_FORMS[scene.motif], rng), rng)
 

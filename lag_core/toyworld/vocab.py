@@ -14,7 +14,7 @@ from ..options import GENRE_TEMPLATE, GENRES
 # motif -> (foreground colour, word forms of the bundled sample, held-out word forms)
 MOTIFS = {
     "fire": ((245, 130, 20), ("fire", "flames", "burning"), ("blaze",)),
-    "ocean": ((40, 80, 230), ("ocean", "sea", "waves"), ("tide",)),
+    "ocean": ((30, 140, 235), ("ocean", "sea", "waves"), ("tide",)),
     "sun": ((245, 225, 40), ("sun", "sunlight", "summer"), ("sunshine",)),
     "forest": ((40, 180, 60), ("forest", "leaves", "trees"), ("grass",)),
     "snow": ((248, 248, 248), ("snow", "ice", "frozen"), ("winter",)),
