@@ -25,6 +25,21 @@ ATTENTION_KINDS = ("mha", "bahdanau")
 #   words:   every word of the lyrics embedded on its own (CLIP's pooled embedding of that word), so a
 #            key holds one word's meaning and the weights say which words the picture takes.
 ATTENTION_KEYS = ("tokens", "content", "words")
+
+
+def keys_from_end_token(data: dict) -> dict:
+    """A saved attention or training config from before `keys` replaced `end_token`, with its keys:
+    end_token true -> tokens, false -> content. Refuses an end_token that is not a bool, or keys that disagree."""
+    if "end_token" not in data:
+        return data
+    data = dict(data)
+    legacy = data.pop("end_token")
+    if legacy not in (True, False):
+        raise InputError(f"attention config end_token must be true or false, found {legacy!r}")
+    implied = "tokens" if legacy else "content"
+    if data.setdefault("keys", implied) != implied:
+        raise InputError(f"attention config has end_token {legacy} and keys {data['keys']!r}, which disagree")
+    return data
 PRESETS = ("toyworld", "tiny")
 DEFAULT_PRESET = "toyworld"
 MODEL_KINDS = ("vqgan", "clip", "attention")

@@ -24,7 +24,7 @@ import torch
 from ..audio.encoder import CONFIG_KEY as AUDIO_KEY
 from ..audio.encoder import AudioEncoder, AudioEncoderConfig
 from ..errors import WeightsError
-from ..options import TrainConfig
+from ..options import TrainConfig, keys_from_end_token
 from ..safeload import FORMAT_KEY, build_checked, metadata_config, read_weights, write_safetensors
 from .model import AttentionConfig, LyricAttention
 
@@ -64,9 +64,8 @@ def _part(state: dict, prefix: str) -> dict:
 
 
 def _train_config(meta: dict, path) -> dict:
-    saved = metadata_config(meta, "train_config", dict, path, "a training config")
-    if "keys" not in saved:  # a run saved before `keys` replaced `end_token`
-        saved["keys"] = "content" if saved.pop("end_token", True) is False else "tokens"
+    saved = metadata_config(meta, "train_config", lambda d: keys_from_end_token(dict(d)), path, "a training config")
+    saved.setdefault("keys", "tokens")  # a run saved before `keys` (and `end_token`) existed
     return saved
 
 

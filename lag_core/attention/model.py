@@ -32,6 +32,7 @@ from ..options import (
     check_choice,
     check_number,
     check_template,
+    keys_from_end_token,
 )
 
 
@@ -81,15 +82,8 @@ class AttentionConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> AttentionConfig:
-        data = dict(data)
+        data = keys_from_end_token(data)  # files of `lag train [--no-end-token]`
         data["genres"] = tuple(data.get("genres", GENRES))
-        if "end_token" in data:  # files of `lag train [--no-end-token]`, from before `keys` replaced it
-            legacy = data.pop("end_token")
-            if legacy not in (True, False):
-                raise InputError(f"attention config end_token must be true or false, found {legacy!r}")
-            implied = "tokens" if legacy else "content"
-            if data.setdefault("keys", implied) != implied:
-                raise InputError(f"attention config has end_token {legacy} and keys {data['keys']!r}, which disagree")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
