@@ -228,7 +228,10 @@ def test_timeout_behind_another_client_cancels_only_our_own_prompt(comfy_server,
         workflow.write_text(json.dumps(a_api))
         cli = subprocess.Popen([str(Path(sys.executable).parent / "lag"), "comfy", "run", str(workflow), "--server",
                                 comfy_server.url, "--out", str(tmp_path / "a2")], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               # Ctrl-C reaches it even when the suite runs as a background job (`make test &`),
+                               # whose children inherit SIGINT ignored and so never see it.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 60
         while not a.queue()[1] and cli.poll() is None and time.time() < deadline:
             time.sleep(0.2)
