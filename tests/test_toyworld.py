@@ -72,7 +72,7 @@ def test_a_genre_phrase_is_true_of_a_plain_scene_with_its_background():
                      shapes=[Shape("square", (230, 110, 20), 32, 32, 30)])
 
     scenes = [Scene((10,) * 3, (10,) * 3, 0.0, "fire", genre="rap"), plain(10), plain(120), plain(16 + GENRE_MARGIN),
-              plain(16 + GENRE_MARGIN + 1), plain(157, 107), plain(157, 157)]
+              plain(16 + GENRE_MARGIN + 1), plain(140, 90), plain(140, 140)]
     true, known = caption_truth(["rap music", "the fire burning", "pop style", "rnb music", "the ocean waves"], scenes)
     assert true.tolist() == [[True, True, False, False, False],
                              [True, True, False, False, False],
@@ -85,7 +85,7 @@ def test_a_genre_phrase_is_true_of_a_plain_scene_with_its_background():
                               [False, True, True, True, True],  # at the margin: neither rap nor not
                               [True] * 5,
                               [True] * 5,  # a gradient in rnb's ranges is rnb
-                              [True] * 5]  # flat 157: its bottom is 42 levels from rnb's
+                              [True] * 5]  # flat 140: its bottom is 45 levels from rnb's
 
 
 def test_sample_has_every_genre_and_motif_twice_with_audio():

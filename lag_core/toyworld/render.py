@@ -100,9 +100,9 @@ def _grey(v: float) -> tuple:
 # Each genre's background: the grey ranges of its top and bottom rows (a gradient when they differ)
 # and its grain. A plain scene whose background falls inside a genre's ranges looks like that genre.
 GENRE_BACKGROUNDS = {
-    "metal": ((65, 80), (65, 80), (14, 20)),
-    "pop": ((182, 200), (182, 200), (0, 0)),
-    "rnb": ((150, 165), (100, 115), (0, 0)),
+    "metal": ((45, 65), (45, 65), (14, 20)),
+    "pop": ((178, 195), (178, 195), (0, 0)),
+    "rnb": ((135, 150), (80, 95), (0, 0)),
     "rap": ((4, 16), (4, 16), (0, 0)),
 }
 

@@ -3,9 +3,7 @@
 * CLIP (open_clip, `lag-toyworld-arch-clip.json`: ViT 64 px / patch 8 / width 192 / 4 layers,
   text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which every
   caption that is true of an image is a positive (multi-positive: a lyric line about fire is true
-  of every fire picture, a genre phrase of every picture with that genre's background:
-  `caption_truth`), and every positive must score on its own (`every_positive`: a fire picture's
-  fire lines alone do not meet the loss, its genre phrase must too), learned temperature. Half of each
+  of every fire picture, a genre phrase of every picture of that genre), learned temperature. Half of each
   batch is shown as the sampler's augmented cutouts (`sampler_views`), so that what VQGAN-CLIP
   shows it (rotated, jittered, noised views) means what the clean render means.
 * Autoencoder: our VQGAN class with FSQ (7, 5, 5, 5), 64x64 -> 8x8 codes, L1 + MSE loss.
@@ -128,7 +126,7 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
         true, known = caption_truth(captions, scenes)  # [B images, B captions]: caption j is true of image i
         logits = (model.logit_scale.exp().clamp(max=100) * img @ txt.T).masked_fill(~known, float("-inf"))
-        return 0.5 * (multi_positive_nce(logits, true, every_positive=True) + multi_positive_nce(logits.T, true.T, every_positive=True))
+        return 0.5 * (multi_positive_nce(logits, true) + multi_positive_nce(logits.T, true.T))
 
     info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20,
                               seed_base=TRAIN_SEED_BASE + seed * 10_000_000)
