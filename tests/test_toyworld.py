@@ -61,31 +61,16 @@ def test_captions_are_lines_with_a_motif_word_or_genre_phrases():
     assert any(g for _, g, _ in keys) and any(m and not g for m, g, _ in keys)
 
 
-def test_a_genre_phrase_is_true_of_a_plain_scene_with_its_background():
-    """A genre is its background: "rap music" is true of a near-black plain scene, false of squares
-    on mid grey, and left out of the loss for a background near rap's (dark grey)."""
-    from lag_core.toyworld.render import Scene, Shape
-    from lag_core.toyworld.train import GENRE_MARGIN, caption_truth
+def test_genre_phrases_say_nothing_of_plain_scenes():
+    """A plain scene may look like a genre (near black with squares: rap), so the CLIP's loss leaves
+    (plain scene, genre phrase) out instead of teaching that the phrase is false of it."""
+    from lag_core.toyworld.render import Scene
+    from lag_core.toyworld.train import caption_truth
 
-    def plain(v, bottom=None):
-        return Scene((v,) * 3, ((v if bottom is None else bottom),) * 3, 0.0, "fire",
-                     shapes=[Shape("square", (230, 110, 20), 32, 32, 30)])
-
-    scenes = [Scene((10,) * 3, (10,) * 3, 0.0, "fire", genre="rap"), plain(10), plain(120), plain(16 + GENRE_MARGIN),
-              plain(16 + GENRE_MARGIN + 1), plain(140, 90), plain(140, 140)]
-    true, known = caption_truth(["rap music", "the fire burning", "pop style", "rnb music", "the ocean waves"], scenes)
-    assert true.tolist() == [[True, True, False, False, False],
-                             [True, True, False, False, False],
-                             [False, True, False, False, False],
-                             [False, True, False, False, False],
-                             [False, True, False, False, False],
-                             [False, True, False, True, False],
-                             [False, True, False, False, False]]
-    assert known.tolist() == [[True] * 5, [True] * 5, [True] * 5,
-                              [False, True, True, True, True],  # at the margin: neither rap nor not
-                              [True] * 5,
-                              [True] * 5,  # a gradient in rnb's ranges is rnb
-                              [True] * 5]  # flat 140: its bottom is 45 levels from rnb's
+    scenes = [Scene((10,) * 3, (10,) * 3, 0.0, "fire", genre="rap"), Scene((10,) * 3, (10,) * 3, 0.0, "fire")]
+    true, known = caption_truth(["rap music", "the fire burning", "pop style"], scenes)
+    assert true.tolist() == [[True, True, False], [False, True, False]]
+    assert known.tolist() == [[True, True, True], [False, True, False]]
 
 
 def test_sample_has_every_genre_and_motif_twice_with_audio():

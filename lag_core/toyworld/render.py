@@ -97,34 +97,22 @@ def _grey(v: float) -> tuple:
     return (v, v, v)
 
 
-# Each genre's background: the grey ranges of its top and bottom rows (a gradient when they differ)
-# and its grain. A plain scene whose background falls inside a genre's ranges looks like that genre.
-GENRE_BACKGROUNDS = {
-    "metal": ((45, 65), (45, 65), (14, 20)),
-    "pop": ((178, 195), (178, 195), (0, 0)),
-    "rnb": ((135, 150), (80, 95), (0, 0)),
-    "rap": ((4, 16), (4, 16), (0, 0)),
-}
-
-
 def genre_scene(genre: str, motif: str, rng) -> Scene:
-    if genre not in GENRE_BACKGROUNDS:
+    if genre == "metal":
+        bg = _grey(rng.uniform(45, 65))
+        scene = Scene(bg, bg, float(rng.uniform(14, 20)), motif, genre=genre)
+    elif genre == "pop":
+        bg = _grey(rng.uniform(178, 195))
+        scene = Scene(bg, bg, 0.0, motif, genre=genre)
+    elif genre == "rnb":
+        scene = Scene(_grey(rng.uniform(135, 150)), _grey(rng.uniform(80, 95)), 0.0, motif, genre=genre)
+    elif genre == "rap":
+        bg = _grey(rng.uniform(4, 16))
+        scene = Scene(bg, bg, 0.0, motif, genre=genre)
+    else:
         raise ValueError(f"unknown genre {genre}")
-    top, bottom, grain = GENRE_BACKGROUNDS[genre]
-    t = rng.uniform(*top)
-    b = t if bottom == top else rng.uniform(*bottom)  # a flat background, or a gradient
-    scene = Scene(_grey(t), _grey(b), float(rng.uniform(*grain)) if grain[1] else 0.0, motif, genre=genre)
     scene.shapes = _shapes((GENRE_SHAPES[genre],), motif, rng)
     return scene
-
-
-def background_distance(scene: Scene, genre: str) -> float:
-    """How far (grey levels) the scene's background lies outside the genre's ranges: 0 inside."""
-    def outside(v, lo_hi):
-        return max(lo_hi[0] - v, v - lo_hi[1], 0.0)
-
-    top, bottom, _ = GENRE_BACKGROUNDS[genre]
-    return max(outside(scene.bg_top[0], top), outside(scene.bg_bottom[0], bottom))
 
 
 def plain_scene(motif: str, rng) -> Scene:

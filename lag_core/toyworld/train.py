@@ -76,34 +76,18 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
     return out
 
 
-GENRE_MARGIN = 20  # grey levels: a plain scene this near a genre's background is neither that genre nor not
-
-
 def caption_truth(captions, scenes) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, B]` bool each: caption j is true of image i (same motif where it names one, same genre
     where it names one; a line about fire is true of every fire picture, whatever its genre), and
-    whether that is known.
-
-    A genre is its background: a genre phrase is true of a plain scene whose background lies inside
-    the genre's grey ranges (a near-black plain scene is rap, whatever its shapes), false of one more
-    than `GENRE_MARGIN` levels away (squares on mid grey are not rap), and left out of the loss in
-    between. Calling the phrase false of a near-black plain scene taught the CLIP that rap's look is
-    not rap; saying nothing of squares on grey let it take squares for rap, and the sampler drew
-    squares on grey for "rap"."""
-    from .render import background_distance, caption_key
-
-    def truth(key, scene) -> tuple[bool, bool]:
-        motif, genre = key
-        if motif is not None and motif != scene.motif:
-            return False, True
-        if genre is None or scene.genre is not None:
-            return genre is None or genre == scene.genre, True
-        distance = background_distance(scene, genre)
-        return distance == 0, distance == 0 or distance > GENRE_MARGIN
+    whether that is known. A genre phrase says nothing of a plain scene: a plain scene may look like
+    a genre (near black, squares: rap), so calling the phrase false of it would teach the CLIP that
+    the look is not the genre. Those pairs are left out of the loss."""
+    from .render import caption_key
 
     keys = [caption_key(c) for c in captions]
-    pairs = [[truth(k, s) for k in keys] for s in scenes]
-    return torch.tensor([[t for t, _ in row] for row in pairs]), torch.tensor([[k for _, k in row] for row in pairs])
+    true = torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
+    known = torch.tensor([[g is None or s.genre is not None for _, g in keys] for s in scenes])
+    return true, known
 
 
 def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
