@@ -169,20 +169,23 @@ def test_shipped_autoencoder_psnr():
     assert eval_vqgan_psnr(vqgan, n=128, seed=321) >= 20.0
 
 
-# Measured in the fidelity benchmark of 2026-12-02, second round (condition (c), these exact
-# settings): the metal fire line gives metal + fire with seed 0, and fire on a mid grey (judged rnb)
-# with seed 1; the pop ocean line gives pop + ocean with seed 1, and ocean on a mid grey (rnb) with
-# seed 0. The motif holds on all four; the misses are the genre, kept as strict xfails so that a
-# better world turns them into passes that must be claimed (docs/fidelity.md).
-GREY_MISS = pytest.mark.xfail(strict=True, reason="measured: the background drawn mid grey (judged rnb)")
+# Measured 2026-12-03 on the CI machine kind, one thread (tests/conftest.py), these exact settings
+# (condition (c), 60 steps, 8 cutouts, seeds 0-7): the metal fire line gives metal + fire with all 8
+# seeds; the pop ocean line gives ocean with all 8 and pop + ocean with seeds 0, 1 and 3 (metal with
+# 2, 4 and 7, rnb with 5 and 6: the pop background is the world's weak genre after rap, see
+# docs/fidelity.md). One seed at 30 steps sits on a knife edge: seed 1 of the pop line was pop here
+# and rnb on a CI machine (a different CPU rounds differently), so the test counts over 8 seeds, with
+# a margin under what was measured. The untrained attention (the genre prompt) gives the motif about
+# 1 in 8: the motif counts are what it fails.
+SEEDS = range(8)
 
 
 @shipped
-@pytest.mark.parametrize("name,seed", [("heldout_metal_0", 0), pytest.param("heldout_metal_0", 1, marks=GREY_MISS),
-                                       ("heldout_pop_1", 1), pytest.param("heldout_pop_1", 0, marks=GREY_MISS)])
-def test_held_out_lines_give_their_genre_and_motif(name, seed):
+@pytest.mark.parametrize("name,min_both,min_motif", [("heldout_metal_0", 6, 6), ("heldout_pop_1", 2, 6)])
+def test_held_out_lines_give_their_genre_and_motif(name, min_both, min_motif):
     """A metal line with a fire word and a pop line with an ocean word, through the shipped
-    attention with genre and audio (condition (c)), 30 steps, 8 cutouts: the judge finds both."""
+    attention with genre and audio (condition (c)), 60 steps, 8 cutouts: the judge finds the motif
+    on nearly every seed, and genre and motif together on at least `min_both` of 8."""
     from lag_core.data.dataset import open_dataset
     from lag_core.models import make_attention
     from lag_core.song import song_from_entry, song_targets
@@ -195,9 +198,13 @@ def test_held_out_lines_give_their_genre_and_motif(name, seed):
     motif = motif_of_line(entry.lyrics)
     assert (entry.genre, motif) in {("metal", "fire"), ("pop", "ocean")}
     targets = song_targets(song_from_entry(ds, i), loaded, clip).targets
-    image = sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=64, height=64, steps=30, seed=seed, cutn=8, lr=0.15))
-    pixels = image.image[0].numpy()
-    assert (judge_genre(pixels), judge_motif(pixels)) == (entry.genre, motif)
+    verdicts = []
+    for seed in SEEDS:
+        cfg = SamplerConfig(width=64, height=64, steps=60, seed=seed, cutn=8, lr=0.15)
+        pixels = sample_vqgan_clip(vqgan, clip, targets, cfg).image[0].numpy()
+        verdicts.append((judge_genre(pixels), judge_motif(pixels)))
+    assert sum(m == motif for _, m in verdicts) >= min_motif, verdicts
+    assert sum(v == (entry.genre, motif) for v in verdicts) >= min_both, verdicts
 
 
 @shipped
