@@ -187,6 +187,9 @@ class TrainConfig:
     seed: int = 0
     use_audio: bool = True
     genre_dropout: float = 0.5  # drop the genre from the query for this share of entries, so audio learns genre
+    # Of the entries that keep their genre, this share hears another entry's audio (the target stays
+    # theirs), so a genre that is given wins over a sound that disagrees (0: off).
+    audio_mismatch: float = 0.5
     heads: int = 4
     hidden: int = 128
     dropout: float = 0.0
@@ -205,6 +208,7 @@ class TrainConfig:
         check_number("learning rate", self.lr, 0, 10, lo_open=True)
         check_number("weight decay", self.weight_decay, 0, 10)
         check_number("genre dropout", self.genre_dropout, 0, 1)
+        check_number("audio mismatch", self.audio_mismatch, 0, 1)
         check_number("dropout", self.dropout, 0, 1, hi_open=True)
         check_number("seed", self.seed, 0, 2**32 - 1, integer=True)
         check_number("epochs", self.epochs, 1, 1_000_000, integer=True)

@@ -79,6 +79,8 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike | None = N
     acc = {"val genre acc": col("val_acc")}
     if any(h.get("val_acc_audio_only") is not None for h in history):
         acc["val acc, audio only"] = col("val_acc_audio_only")
+    if any(h.get("val_acc_genre_over_audio") is not None for h in history):
+        acc["val acc, genre given, other audio"] = col("val_acc_genre_over_audio")
     _panel(draw, (440, 30 + top, 740, 260 + top), acc, "genre top-1 accuracy", fnt, ylim=(0.0, 1.0))
     if path is not None:
         save_picture(img, path)

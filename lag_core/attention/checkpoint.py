@@ -66,14 +66,15 @@ def _part(state: dict, prefix: str) -> dict:
 def _train_config(meta: dict, path) -> dict:
     saved = metadata_config(meta, "train_config", lambda d: keys_from_end_token(dict(d)), path, "a training config")
     saved.setdefault("keys", "tokens")  # a run saved before `keys` (and `end_token`) existed
+    saved.setdefault("audio_mismatch", 0.0)  # a run saved before `audio_mismatch` existed
     return saved
 
 
-def saved_keys(path) -> str:
-    """The `keys` a resumable run in `path` was trained with (so `--resume` continues it without
-    being told again)."""
+def saved_setting(path, name: str):
+    """A setting a resumable run in `path` was trained with, such as its `keys` (so `--resume`
+    continues it without being told again)."""
     _, meta = _read(path, "cannot --resume from it")
-    return str(_train_config(meta, path).get("keys"))
+    return _train_config(meta, path).get(name)
 
 
 def save_checkpoint(path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer, cfg: TrainConfig,

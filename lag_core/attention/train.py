@@ -120,6 +120,13 @@ def _evaluate(model: Trainable, feats, mfcc, labels, idx, scale, genre_weight, i
             no_genre = torch.zeros(len(idx), dtype=torch.bool)
             cond_a, _ = model(feats.tokens[idx], feats.mask[idx], genre_q, mfcc[idx], no_genre)
             out["val_acc_audio_only"] = float(((cond_a @ feats.genres.T).argmax(1) == labels[idx]).float().mean())
+            # The genre given, the audio of the next validation entry of another genre: does the genre win?
+            val = labels[idx]
+            other = torch.tensor([next((j % len(idx) for j in range(k + 1, k + len(idx)) if val[j % len(idx)] != val[k]), k)
+                                  for k in range(len(idx))])
+            if bool((val[other] != val).all()):
+                cond_c, _ = model(feats.tokens[idx], feats.mask[idx], genre_q, mfcc[idx[other]])
+                out["val_acc_genre_over_audio"] = float(((cond_c @ feats.genres.T).argmax(1) == val).float().mean())
     model.train()
     return out
 
@@ -212,11 +219,15 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
                 if len(batch) < 2:
                     continue  # a lone leftover entry has nothing to contrast with
                 present = torch.rand(len(batch), generator=g) >= (cfg.genre_dropout if cfg.use_audio else 0.0)
+                heard = batch  # whose audio each entry hears
+                if cfg.use_audio and cfg.audio_mismatch > 0:
+                    swap = present & (torch.rand(len(batch), generator=g) < cfg.audio_mismatch)
+                    heard = torch.where(swap, train_idx[torch.randint(len(train_idx), (len(batch),), generator=g)], batch)
                 torch.manual_seed(cfg.seed * 7919 + epoch * 1009 + step)  # dropout, same in every rank and on resume
                 shard = shard_batch(len(batch), rank, world)
                 idx = batch[shard.positions]
                 cond, _ = net(feats.tokens[idx], feats.mask[idx], feats.genres[labels[idx]],
-                              mfcc[idx] if cfg.use_audio else None, present[shard.positions])
+                              mfcc[heard[shard.positions]] if cfg.use_audio else None, present[shard.positions])
                 cond = _gather(cond, world)  # [world * per_rank, D]
                 loss, _ = genre_weighted_loss(cond[shard.keep], labels[batch], feats.genres, feats.lyrics[batch],
                                               feats.lyric_ids[batch], scale, cfg.genre_weight, image_embeds)
