@@ -212,6 +212,23 @@ def test_resume_continues_exactly(tmp_path, clip, sample):
         train_attention(sample, clip, TrainConfig(kind="bahdanau", epochs=5, batch_size=8), split, resume=True)
 
 
+def test_a_run_saved_before_audio_mismatch_resumes_as_it_was_trained(tmp_path, clip, sample):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path / "old.safetensors"
+    train_attention(sample, clip, TrainConfig(epochs=1, batch_size=8, audio_mismatch=0.0), path)
+    with safe_open(str(path), "pt") as f:
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(meta["train_config"])
+    del saved["audio_mismatch"]  # as written before the setting existed: no swapped audio
+    save_file(state, str(path), metadata={**meta, "train_config": json.dumps(saved)})
+    with pytest.raises(WeightsError, match="audio_mismatch 0.0 -> 0.5"):
+        train_attention(sample, clip, TrainConfig(epochs=2, batch_size=8), path, resume=True)
+    res = train_attention(sample, clip, TrainConfig(epochs=2, batch_size=8, audio_mismatch=0.0), path, resume=True)
+    assert len(res.history) == 2
+
+
 def test_text_feature_cache_hit(tmp_path, clip, sample):
     prompts = AttentionConfig(dim=clip.embed_dim).prompts()
     first = text_features(clip, sample, prompts)
@@ -227,14 +244,16 @@ def test_train_cli_and_attention_map(tmp_path, lag_cli):
     out = tmp_path / "att.safetensors"
     env = {**os.environ, "LAG_CACHE_DIR": str(tmp_path / "cache")}
     run = ("train", "--preset", "tiny", "--attention", "bahdanau", "--batch-size", "8", "--genre-weight", "0.7", "--out", out)
-    proc = lag_cli(*run, "--epochs", "2", "--keys", "tokens", "--json", check=True, env=env)
+    proc = lag_cli(*run, "--epochs", "2", "--keys", "tokens", "--audio-mismatch", "0.2", "--json", check=True, env=env)
     summary = json.loads(proc.stdout)
     assert summary["epochs"] == 2 and Path(summary["curves"]).is_file()
     proc = lag_cli("train", "--preset", "tiny", "--epochs", "3", "--out", out, env=env)
     assert proc.returncode == 2 and "--resume" in proc.stderr
     proc = lag_cli(*run, "--epochs", "3", "--resume", "--keys", "words", env=env)  # another run under the old name
     assert proc.returncode == 2 and "keys 'tokens' -> 'words'" in proc.stderr
-    lag_cli(*run, "--epochs", "3", "--resume", check=True, env=env)  # the saved run's keys, without being told
+    proc = lag_cli(*run, "--epochs", "3", "--resume", "--audio-mismatch", "0.5", env=env)
+    assert proc.returncode == 2 and "audio_mismatch 0.2 -> 0.5" in proc.stderr
+    lag_cli(*run, "--epochs", "3", "--resume", check=True, env=env)  # the saved run's keys and mismatch, without being told
     assert load_attention(out).cfg.keys == "tokens" and len(load_attention(out).history) == 3
     png = tmp_path / "map.png"
     lag_cli("attention-map", "--preset", "tiny", "--weights", out, "--entry", "sample:sample_rap_2", "--out", png, check=True, env=env)
