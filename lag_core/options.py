@@ -187,8 +187,9 @@ class TrainConfig:
     seed: int = 0
     use_audio: bool = True
     genre_dropout: float = 0.5  # drop the genre from the query for this share of entries, so audio learns genre
-    # Of the entries that keep their genre, this share hears another entry's audio (the target stays
-    # theirs), so a genre that is given wins over a sound that disagrees (0: off).
+    # Of the entries that keep their genre, this share hears a random training entry's audio (the
+    # target stays theirs; with 4 even genres, 3 in 4 draws are another genre's), so a genre that is
+    # given wins over a sound that disagrees (0: off).
     audio_mismatch: float = 0.5
     heads: int = 4
     hidden: int = 128

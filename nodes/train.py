@@ -51,7 +51,7 @@ class LAGTrainAttention:
                 "batch_size": ("INT", {"default": TrainConfig.batch_size, "min": 2, "max": 4096, "tooltip": "Entries per step (the loss contrasts them)."}),
                 "lr": ("FLOAT", {"default": TrainConfig.lr, "min": 0.00001, "max": 1.0, "step": 0.0001, "tooltip": "AdamW learning rate."}),
                 "seed": ("INT", {"default": TrainConfig.seed, "min": 0, "max": 0xFFFFFFFF, "tooltip": "Seed: same seed, same run."}),
-                "use_audio": ("BOOLEAN", {"default": TrainConfig.use_audio, "tooltip": "Train the audio encoder too, so the sound can carry the genre."}),
+                "use_audio": ("BOOLEAN", {"default": TrainConfig.use_audio, "tooltip": "Train the audio encoder too, so the sound can carry the genre (without a genre). Half of the entries that keep their genre hear a random training entry's audio, so a genre you give wins over the sound (lag train --audio-mismatch)."}),
                 "out_name": ("STRING", {"default": "my_lyric_attention", "tooltip": "File name (without .safetensors) to save to."}),
                 "overwrite": ("BOOLEAN", {"default": True, "tooltip": "Replace an existing file of that name (only once the new one is complete)."}),
             },

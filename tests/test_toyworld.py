@@ -174,7 +174,7 @@ def test_shipped_autoencoder_psnr():
 # the metal fire line gives metal + fire with all 8 seeds; the pop ocean line gives ocean with 7
 # (fire with seed 5) and pop + ocean with seeds 0, 1 and 3 (metal with 2, 6 and 7, rnb with 4: the pop
 # background is the world's weak genre after rap, see docs/fidelity.md). The attention trained
-# without it gave the same counts (8/8; 8/8 and 3/8). One seed at 30 steps sits on a knife edge:
+# without it gave 8/8; ocean 8/8 and pop + ocean 3/8. One seed at 30 steps sits on a knife edge:
 # seed 1 of the pop line was pop here and rnb on a CI machine (a different CPU rounds differently),
 # so the test counts over 8 seeds, with a margin under what was measured. The untrained attention
 # (the genre prompt) gives the motif about 1 in 8: the motif counts are what it fails.
