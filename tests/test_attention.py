@@ -166,8 +166,8 @@ def test_loss_falls_and_audio_genre_accuracy_rises(tmp_path, clip, sample, kind)
 
 def test_audio_mismatch_lets_a_given_genre_win_over_the_sound(clip, sample):
     """Trained without it, the audio decides the genre even when another genre is given (the bundled
-    song's pop chorus, heard as rnb, was drawn rnb); hearing another entry's audio for half the
-    entries that keep their genre teaches the genre path to win."""
+    song's pop chorus, heard as rnb, was drawn rnb); hearing a random training entry's audio for a share
+    of the entries that keep their genre teaches the genre path to win."""
     cfg = TrainConfig(epochs=25, batch_size=8, seed=1, audio_mismatch=0.0)
     plain = train_attention(sample, clip, cfg, None).history[-1]
     mixed = train_attention(sample, clip, dataclasses.replace(cfg, audio_mismatch=0.8), None).history[-1]

@@ -70,11 +70,11 @@ def _train_config(meta: dict, path) -> dict:
     return saved
 
 
-def saved_setting(path, name: str):
-    """A setting a resumable run in `path` was trained with, such as its `keys` (so `--resume`
-    continues it without being told again)."""
+def saved_train_config(path) -> dict:
+    """The training settings a resumable run in `path` was saved with (so `--resume` continues it
+    without being told its `keys` or `audio_mismatch` again)."""
     _, meta = _read(path, "cannot --resume from it")
-    return _train_config(meta, path).get(name)
+    return _train_config(meta, path)
 
 
 def save_checkpoint(path, attention: LyricAttention, audio_encoder: AudioEncoder | None, optimizer, cfg: TrainConfig,

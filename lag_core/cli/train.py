@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-audio", action="store_true", help="train without the audio encoder")
     p.add_argument("--genre-dropout", type=float, default=TrainConfig.genre_dropout, help="share of entries trained without the genre in the query")
     p.add_argument("--audio-mismatch", type=float, default=None,
-                   help=f"share of the entries with a genre that hear another entry's audio, so a given genre wins over "
-                        f"the sound; default {TrainConfig.audio_mismatch}, or with --resume the saved run's")
+                   help=f"share of the entries with a genre that hear a random training entry's audio, so a given genre "
+                        f"wins over the sound; default {TrainConfig.audio_mismatch}, or with --resume the saved run's")
     p.add_argument("--genre-template", default=TrainConfig.genre_template)
     p.add_argument("--genre-prompt", action="append", default=[], metavar="GENRE=PROMPT", help="override one genre's prompt")
     p.add_argument("--image-dir", help="reference images per genre: DIR/<genre>/*.png")
@@ -61,7 +61,7 @@ def _clip(args):
 
 
 def run_train(args) -> int:
-    from ..attention.checkpoint import saved_setting, strip_for_release
+    from ..attention.checkpoint import saved_train_config, strip_for_release
     from ..attention.train import curves_path, init_distributed_from_env, train_attention
     from ..data.dataset import open_dataset
     from ..safeload import check_output
@@ -74,12 +74,10 @@ def run_train(args) -> int:
         if not sep or not prompt.strip():
             raise InputError(f"--genre-prompt must be GENRE=PROMPT, found '{item}'")
         prompts[genre.strip().lower()] = prompt.strip()
-    resuming = args.resume and Path(args.out).is_file()
-    keys, mismatch = args.keys, args.audio_mismatch
-    if keys is None:
-        keys = str(saved_setting(args.out, "keys")) if resuming else TrainConfig.keys
-    if mismatch is None:
-        mismatch = float(saved_setting(args.out, "audio_mismatch")) if resuming else TrainConfig.audio_mismatch
+    resuming = args.resume and Path(args.out).is_file() and (args.keys is None or args.audio_mismatch is None)
+    saved = saved_train_config(args.out) if resuming else {}
+    keys = args.keys if args.keys is not None else str(saved.get("keys", TrainConfig.keys))
+    mismatch = args.audio_mismatch if args.audio_mismatch is not None else float(saved.get("audio_mismatch", TrainConfig.audio_mismatch))
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
                       genre_dropout=args.genre_dropout, audio_mismatch=mismatch,
