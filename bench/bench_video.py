@@ -2,14 +2,15 @@
 embedded toy world at its native 64 px, judged by the toy world's pixel judge (no CLIP).
 
 * Follows the lyrics: the judged genre and motif of each segment's frames (majority of each) vs the
-  segment's genre and the motif of its lyric line's content word (`toyworld.vocab.motif_of_line`).
+  segment's genre and the motif of its lyric line's content word (`toyworld.vocab.motif_of_line`),
+  over several seeds, with scene cuts (the default) and without.
 * Follows the beat: Pearson r between per-frame image change and onset strength, reactive vs not.
 * Continuity: frame-to-frame change inside segments vs across segment boundaries.
 * Cost: seconds per optimised frame and per in-between frame; steps a cold start needs to reach
   the segment's judged look (genre and motif) vs the steps a warm frame gets, and the steps a warm
   start needs at each segment boundary (from the previous segment's last optimised frame).
 
-    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--threads 2] [--json FILE]
+    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--seeds 1,2,3,4] [--threads 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from lag_core.sampler import sample_vqgan_clip
 from lag_core.toyworld.judge import judge_genre, judge_motif
 from lag_core.toyworld.vocab import motif_of_line
 from lag_core.video.plan import plan_song
-from lag_core.video.render import render_video, segment_conditionings, target_at
+from lag_core.video.render import render_video, scene_starts, segment_conditionings, target_at
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -75,6 +76,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fps", type=float, default=2.0, help="fps of the whole-song render (lyrics, continuity, cost)")
     parser.add_argument("--steps-per-frame", type=int, default=4)
+    parser.add_argument("--seeds", default="1,2,3,4", help="seeds of the whole-song renders (follows the lyrics)")
+    parser.add_argument("--scene-cut", type=float, default=VideoConfig.scene_cut)
     parser.add_argument("--first-steps", type=int, default=30)
     parser.add_argument("--beat-fps", type=float, default=6.0)
     parser.add_argument("--beat-seconds", type=float, default=5.0)
@@ -103,33 +106,52 @@ def main() -> int:
     return 0
 
 
-def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
-    # 1. The whole song, one optimised frame in two (the other an in-between).
-    video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=1, transition=1.0)
-    start = time.perf_counter()
-    song = render_video(vqgan, clip, plan, conds, cfg, video)
-    figures["song_render_s"] = round(time.perf_counter() - start, 1)
+def follows_lyrics(song, plan) -> tuple[list[bool], list[bool]]:
+    """Per segment: whether its frames' majority judged genre, and majority judged motif (segments whose
+    line names a motif), are the segment's."""
     judged = [judge_genre(f.numpy()) for f in song.frames]
     motifs = [judge_motif(f.numpy()) for f in song.frames]
-    wanted_motif = [motif_of_line(seg.lyrics) for seg in plan.segments]
     seg_genre, seg_motif = [], []
     for i, seg in enumerate(plan.segments):
         frames = [f for f, s in enumerate(song.segments) if s == i]
         if frames:
             g, m = [judged[f] for f in frames], [motifs[f] for f in frames]
             seg_genre.append(max(set(g), key=g.count) == seg.genre)
-            if wanted_motif[i] is not None:
-                seg_motif.append(max(set(m), key=m.count) == wanted_motif[i])
-    figures["lyrics_segments_genre"] = f"{sum(seg_genre)}/{len(seg_genre)}"
-    figures["lyrics_segments_motif"] = f"{sum(seg_motif)}/{len(seg_motif)}"
-    figures["lyrics_segment_share"] = round(sum(seg_genre) / len(seg_genre), 3)
-    figures["lyrics_segment_motif_share"] = round(sum(seg_motif) / len(seg_motif), 3) if seg_motif else None
-    figures["lyrics_frame_share"] = round(sum(judged[f] == plan.segments[s].genre for f, s in enumerate(song.segments)) / len(judged), 3)
-    figures["lyrics_frame_look_share"] = round(sum(has_look(song.frames[f], plan.segments[s].genre, wanted_motif[s])
-                                                   for f, s in enumerate(song.segments)) / len(judged), 3)
+            wanted = motif_of_line(seg.lyrics)
+            if wanted is not None:
+                seg_motif.append(max(set(m), key=m.count) == wanted)
+    return seg_genre, seg_motif
+
+
+def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
+    # 1. The whole song, one optimised frame in two (the other an in-between), for each seed; with the
+    #    scene cut and without (scene_cut -1: every frame continues the last).
+    seeds = [int(s) for s in args.seeds.split(",")]
+    figures["seeds"] = seeds
+    song = None
+    for name, cut in (("scenes", args.scene_cut), ("no_scenes", -1.0)):
+        video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=1, transition=1.0, scene_cut=cut)
+        genre_hits, motif_hits, per_seed = [], [], []
+        for seed in seeds:
+            start = time.perf_counter()
+            out = render_video(vqgan, clip, plan, conds, dataclasses.replace(cfg, seed=seed), video)
+            seconds = time.perf_counter() - start
+            g, m = follows_lyrics(out, plan)
+            genre_hits += g
+            motif_hits += m
+            per_seed.append(f"seed {seed}: genre {sum(g)}/{len(g)}, motif {sum(m)}/{len(m)}")
+            if song is None:  # the first seed with scenes: continuity, cost and the per-frame strings below
+                song, figures["song_render_s"], figures["scene_starts"] = out, round(seconds, 1), scene_starts(conds, cut)
+        figures[f"lyrics_{name}_per_seed"] = per_seed
+        figures[f"lyrics_{name}_genre"] = f"{sum(genre_hits)}/{len(genre_hits)}"
+        figures[f"lyrics_{name}_motif"] = f"{sum(motif_hits)}/{len(motif_hits)}"
+        figures[f"lyrics_{name}_genre_share"] = round(sum(genre_hits) / len(genre_hits), 3)
+        figures[f"lyrics_{name}_motif_share"] = round(sum(motif_hits) / len(motif_hits), 3) if motif_hits else None
+    judged = [judge_genre(f.numpy()) for f in song.frames]
+    wanted_motif = [motif_of_line(seg.lyrics) for seg in plan.segments]
     figures["judged_per_frame"] = "".join(g[0] for g in judged)
     figures["wanted_per_frame"] = "".join(plan.segments[s].genre[0] for s in song.segments)
-    figures["judged_motif_per_frame"] = " ".join((m or "-")[:2] for m in motifs)
+    figures["judged_motif_per_frame"] = " ".join((judge_motif(f.numpy()) or "-")[:2] for f in song.frames)
     figures["wanted_motif_per_segment"] = [m or "-" for m in wanted_motif]
 
     # 3. Continuity: change between consecutive frames inside a segment vs across a boundary.

@@ -239,6 +239,7 @@ class VideoConfig:
     steps_per_frame: int = 4  # warm-start steps of every optimised frame after the first
     inbetween: int = 0  # frames between two optimised frames made by latent interpolation (decode only)
     transition: float = 1.0  # seconds over which the target moves from one segment's conditioning to the next
+    scene_cut: float = 0.5  # a boundary whose two conditionings' cosine is below this starts a new scene (-1: never)
     zoom: float = 0.0  # zoom per second (0.1: 10 % closer each second; negative zooms out)
     rotate: float = 0.0  # degrees per second, counter-clockwise
     translate_x: float = 0.0  # image widths per second (positive: content moves right)
@@ -257,6 +258,8 @@ class VideoConfig:
             raise InputError(f"in-between frames must be in [0, 16], found {self.inbetween}")
         if not 0 <= self.reactivity <= 1:
             raise InputError(f"reactivity must be in [0, 1], found {self.reactivity}")
+        if not -1 <= self.scene_cut <= 1:
+            raise InputError(f"scene cut must be a cosine in [-1, 1] (-1: never start a new scene), found {self.scene_cut}")
         for name in ("transition", "start", "duration"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

@@ -55,6 +55,7 @@ class LAGSongToVideo:
                 "cutn": ("INT", {"default": S.cutn, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
             },
             "optional": {
+                "scene_cut": ("FLOAT", {"default": V.scene_cut, "min": -1.0, "max": 1.0, **NUMBER, "tooltip": "A boundary whose two segments' conditionings have a cosine below this (a verse turning into a chorus of another genre) dissolves into a new scene: a cold start of the next segment's look. -1 = never."}),
                 "options": ("LAG_SAMPLER_OPTIONS", {"tooltip": "From Sampler Options (LAG)."}),
             },
         }
@@ -75,13 +76,13 @@ class LAGSongToVideo:
         return True
 
     def render(self, vqgan, clip, weights, audio, lyrics, genre, fps, steps_per_frame, first_steps, inbetween, zoom, rotate,
-               translate_x, translate_y, reactivity, transition, start, duration, width, height, seed, lr, cutn, options=None):
+               translate_x, translate_y, reactivity, transition, start, duration, width, height, seed, lr, cutn, scene_cut=V.scene_cut, options=None):
         from ..lag_core.audio.io import check_audio, to_mono_22050
         from ..lag_core.video.plan import plan_song
         from ..lag_core.video.render import frame_times, render_video, segment_conditionings
         from .sampler import sampler_config
 
-        video = VideoConfig(fps=fps, steps_per_frame=steps_per_frame, inbetween=inbetween, transition=transition, zoom=zoom,
+        video = VideoConfig(fps=fps, steps_per_frame=steps_per_frame, inbetween=inbetween, transition=transition, scene_cut=scene_cut, zoom=zoom,
                             rotate=rotate, translate_x=translate_x, translate_y=translate_y, reactivity=reactivity,
                             start=start, duration=duration)
         video.validate()

@@ -108,7 +108,7 @@ WORKFLOWS = {
         "4": {"class_type": "LAGSongToVideo", "inputs": {
             "vqgan": ["1", 0], "clip": ["2", 0], "weights": MHA, "audio": ["3", 0], "lyrics": SONG_LYRICS, "genre": "",
             "fps": 4.0, "steps_per_frame": 3, "first_steps": 20, "inbetween": 1, "zoom": 0.1, "rotate": 0.0,
-            "translate_x": 0.0, "translate_y": 0.0, "reactivity": 0.5, "transition": 1.0, "start": 18.5, "duration": 3.0,
+            "translate_x": 0.0, "translate_y": 0.0, "reactivity": 0.5, "transition": 1.0, "scene_cut": 0.5, "start": 18.5, "duration": 3.0,
             "width": 64, "height": 64, "seed": 1, "lr": 0.15, "cutn": 16}},
         "5": {"class_type": "LAGSaveVideo", "inputs": {"images": ["4", 0], "fps": ["4", 2], "filename_prefix": "lag/music_video",
                                                        "upscale": 4, "audio": ["4", 1]}},

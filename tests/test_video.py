@@ -118,7 +118,7 @@ def test_warm_start_continues_from_the_latent(tiny_models):
 
 # --- render, resume -----------------------------------------------------------------------------------
 
-def _tiny_render(tiny_models, store=None, callback=None, inbetween=1):
+def _tiny_render(tiny_models, store=None, callback=None, inbetween=1, scene_cut=1.0):
     from lag_core.models import make_attention
     from lag_core.video.plan import plan_song
     from lag_core.video.render import render_video, segment_conditionings
@@ -128,7 +128,8 @@ def _tiny_render(tiny_models, store=None, callback=None, inbetween=1):
     plan = plan_song(mono, SONG_LRC.read_text(encoding="utf-8-sig"))
     conds = segment_conditionings(plan, make_attention("tiny", clip), clip)
     cfg = SamplerConfig(width=32, height=32, steps=2, cutn=4, seed=0, deterministic=True)
-    video = VideoConfig(fps=2.0, steps_per_frame=1, inbetween=inbetween, start=9.0, duration=3.0, zoom=0.2, reactivity=0.5)
+    video = VideoConfig(fps=2.0, steps_per_frame=1, inbetween=inbetween, start=9.0, duration=3.0, zoom=0.2, reactivity=0.5,
+                        scene_cut=scene_cut)  # 1: the boundary at 10 s starts a scene (a resume makes its latent again)
     return vqgan, render_video(vqgan, clip, plan, conds, cfg, video, store=store, callback=callback)
 
 
@@ -173,6 +174,57 @@ def test_killed_render_resumes_to_the_same_frames(tiny_models, tmp_path):
     (tmp_path / "c" / "holiday.jpg").write_bytes(b"x")
     with pytest.raises(InputError, match="not empty and has no settings.json"):
         FrameStore(tmp_path / "c", settings).open()
+
+
+def test_scene_starts_and_their_dissolve_weights():
+    from lag_core.video.plan import Segment, SongPlan
+    from lag_core.video.render import scene_blend, scene_starts
+
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    conds = torch.stack([a, a, torch.nn.functional.normalize(a + 0.2 * b, dim=0), b])  # cosines 1, 0.98, 0.20
+    assert scene_starts(conds, 0.5) == [3] and scene_starts(conds, 0.99) == [2, 3] and scene_starts(conds, -1.0) == []
+    plan = SongPlan(mono=torch.zeros(22050 * 8), duration=8.0, segments=[Segment(2.0 * i, 2.0 * i + 2, f"line {i}", None) for i in range(4)])
+    assert scene_blend(plan, [3], 4.0, 5.0, 1.0) is None  # before the window (5.5 .. 6.5)
+    seg, w = scene_blend(plan, [3], 5.0, 6.0, 1.0)
+    assert seg == 3 and w == pytest.approx(0.5)  # the boundary: half way (smoothstep of 0.5)
+    assert scene_blend(plan, [3], 6.25, 6.5, 1.0) == (3, 1.0)  # the window's end: the new scene
+    assert scene_blend(plan, [3], 6.5, 7.0, 1.0) is None  # already in it
+    assert scene_blend(plan, [3], 5.0, 7.5, 1.0) == (3, 1.0)  # frames further apart than the window
+    assert scene_blend(plan, [3], 5.5, 6.0, 0.0) == (3, 1.0) and scene_blend(plan, [3], 5.0, 5.5, 0.0) is None  # a cut
+
+
+def test_scene_start_dissolves_into_a_cold_start_of_the_next_segment(tiny_models, tmp_path):
+    """Across a boundary that starts a scene, each optimised frame starts from the running latent blended
+    into a cold start of the next segment's look; with scene_cut -1 it continues the running latent."""
+    import dataclasses
+
+    from lag_core.models import make_attention
+    from lag_core.prompts import Targets
+    from lag_core.sampler import sample_vqgan_clip
+    from lag_core.video.plan import plan_song
+    from lag_core.video.render import render_video, segment_conditionings
+    from lag_core.video.store import FrameStore
+
+    vqgan, clip = tiny_models
+    mono = torch.from_numpy(sf.read(str(SONG), dtype="float32")[0])
+    plan = plan_song(mono, SONG_LRC.read_text(encoding="utf-8-sig"))  # the pop chorus starts at 20 s (segment 4)
+    conds = segment_conditionings(plan, make_attention("tiny", clip), clip)
+    cfg = SamplerConfig(width=32, height=32, steps=3, cutn=4, seed=0, lr=0.05, deterministic=True)
+    scene = sample_vqgan_clip(vqgan, clip, Targets.from_embeddings(conds[4]), dataclasses.replace(cfg, seed=cfg.seed + 7919 * 4)).latent
+    latents = {}
+    for cut in (1.0, -1.0):
+        video = VideoConfig(fps=4.0, steps_per_frame=1, start=19.25, duration=1.5, transition=1.0, scene_cut=cut)
+        store = FrameStore(tmp_path / str(cut), {}).open()
+        render_video(vqgan, clip, plan, conds, cfg, video, store=store)
+        latents[cut] = [store.latent(k) for k in range(6)]  # 19.25 .. 20.5 s: the window is 19.5 .. 20.5
+    z = latents[1.0]
+    step = cfg.lr * 1.001  # one Adam step moves each element by at most lr
+    assert (z[1] - z[0]).abs().max() <= step  # 19.5 s: the window's start, weight 0
+    assert (z[3] - torch.lerp(z[2], scene, 0.5)).abs().max() <= step  # 20 s: half way into the new scene
+    assert (z[5] - scene).abs().max() <= step  # 20.5 s: the new scene, continued
+    assert (scene - z[1]).abs().max() > 4 * step  # (the scene's latent is not where the frames were)
+    assert (latents[-1.0][5] - latents[-1.0][4]).abs().max() <= step  # without scenes: the running latent
+    assert (latents[-1.0][5] - scene).abs().max() > 4 * step
 
 
 # --- MP4 ----------------------------------------------------------------------------------------------
@@ -230,7 +282,7 @@ def _wav(path, seconds):
 
 
 @pytest.mark.parametrize("case", ["fps0", "fps_high", "size", "missing_folder", "short_audio", "unreadable_audio",
-                                  "bad_lrc", "late_stamp", "empty_lyrics", "read_only"])
+                                  "bad_lrc", "late_stamp", "empty_lyrics", "read_only", "scene_cut"])
 def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, case):
     import os
 
@@ -241,7 +293,7 @@ def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, c
         "fps0": "fps must be in (0, 60]", "fps_high": "fps must be in (0, 60]", "size": "multiple of the VQGAN",
         "missing_folder": "does not exist", "short_audio": "shorter than one frame", "unreadable_audio": "could not be decoded",
         "bad_lrc": "malformed time stamp", "late_stamp": "past the end of the audio", "empty_lyrics": "is empty",
-        "read_only": "is not writable",
+        "read_only": "is not writable", "scene_cut": "scene cut must be a cosine in [-1, 1]",
     }[case]
     if case == "fps0":
         extra = ["--fps", 0]
@@ -249,6 +301,8 @@ def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, c
         extra = ["--fps", 1000]
     elif case == "size":
         extra = ["--size", 36, 32]
+    elif case == "scene_cut":
+        extra = ["--scene-cut", 1.5]
     elif case == "missing_folder":
         out = tmp_path / "nowhere" / "v.mp4"
     elif case == "short_audio":

@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--first-steps", type=int, default=SamplerConfig.steps, help="steps of the first frame (a cold start)")
     p.add_argument("--inbetween", type=int, default=V.inbetween, help="frames between optimised ones, by latent interpolation")
     p.add_argument("--transition", type=float, default=V.transition, help="seconds the target takes to move to the next segment")
+    p.add_argument("--scene-cut", type=float, default=V.scene_cut,
+                   help="a boundary whose two segments' conditionings have a cosine below this dissolves into a new scene "
+                        "(a cold start of the next segment's look); -1: never")
     p.add_argument("--zoom", type=float, default=V.zoom, help="zoom per second (0.1: 10%% closer each second)")
     p.add_argument("--rotate", type=float, default=V.rotate, help="degrees per second")
     p.add_argument("--translate", type=float, nargs=2, default=[V.translate_x, V.translate_y], metavar=("X", "Y"),
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                         seed=args.seed, init=args.init, cutn=args.cutn, deterministic=args.deterministic,
                         precision=args.precision)
     video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=args.inbetween,
-                        transition=args.transition, zoom=args.zoom, rotate=args.rotate, translate_x=args.translate[0],
+                        transition=args.transition, scene_cut=args.scene_cut, zoom=args.zoom, rotate=args.rotate, translate_x=args.translate[0],
                         translate_y=args.translate[1], reactivity=args.reactivity, start=args.start,
                         duration=args.duration, upscale=args.upscale)
     job = VideoJob(song=args.song, out=args.out, lyrics=args.lyrics, genre=args.genre, sampler=cfg, video=video,

@@ -5,7 +5,12 @@ Every segment's conditioning comes from `song.song_targets` (its words, genre an
 is a cold start (`SamplerConfig.steps` from `SamplerConfig.init`); every later optimised frame
 warm-starts from the previous one's latent, moved by the camera motion, for `steps_per_frame`
 steps towards a target that slides (slerp, smoothstep) from one segment's conditioning to the
-next over `transition` seconds around each boundary. Audio reactivity scales each optimised
+next over `transition` seconds around each boundary. A boundary whose two conditionings are far apart
+(cosine under `scene_cut`: a verse turning into a chorus of another genre) starts a new scene: the
+next segment's look is made by a cold start of its own, and the frames across the boundary start
+from the running latent blended (smoothstep, over the same `transition`) into that one, so the
+picture dissolves into the new scene instead of dragging the old one's background along (warm
+frames hold a look: a few steps each do not turn a dark picture light). Audio reactivity scales each optimised
 frame's learning rate by its onset strength and its motion by its loudness (`reactive.drive`).
 With `inbetween` = n, n frames between two optimised ones are decoded from linearly interpolated
 latents: no optimisation.
@@ -98,6 +103,27 @@ def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) 
     return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], u), label=f"segments {pair[0]}->{pair[1]}")
 
 
+def scene_starts(conds: torch.Tensor, threshold: float) -> list[int]:
+    """Segments (after the first) whose conditioning's cosine to the previous segment's is below
+    `threshold`: each starts a new scene. `conds [S, D]`, unit rows."""
+    cos = (conds[1:] * conds[:-1]).sum(-1)  # [S - 1]
+    return [i + 1 for i in range(len(cos)) if float(cos[i]) < threshold]
+
+
+def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, transition: float) -> tuple[int, float] | None:
+    """The scene a frame at `t` dissolves into, after a frame at `t_prev`: `(segment, weight)` when `t`
+    is in or past the scene's window (`transition / 2` either side of its boundary) and `t_prev` was
+    before the window's end; the weight is smoothstep over the window, 1 past it. None otherwise."""
+    half = transition / 2
+    for i in scenes:
+        lo, hi = plan.segments[i].start - half, plan.segments[i].start + half
+        if t_prev >= hi or t < lo or (half > 0 and t == lo):
+            continue
+        u = 1.0 if t >= hi else (t - lo) / transition
+        return i, u * u * (3 - 2 * u)
+    return None
+
+
 def check_frame_memory(count: int, cfg: SamplerConfig) -> None:
     from ..memory import format_bytes, physical_memory_bytes
 
@@ -128,6 +154,16 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     segments = [plan.segment_at(float(t)) for t in times]
     frames = torch.empty((count, cfg.height, cfg.width, 3)) if keep else None
     stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
+    scenes = scene_starts(conds, video.scene_cut)
+    scene_latents: dict[int, torch.Tensor] = {}  # segment -> its cold start's latent, made when first needed
+
+    def scene_latent(i: int) -> torch.Tensor:
+        if i not in scene_latents:  # deterministic (seeded): a resumed render makes the same one
+            scene_cfg = dataclasses.replace(cfg, seed=cfg.seed + 7919 * i, save_every=0)
+            targets = Targets.from_embeddings(conds[i], label=f"segment {i}")
+            scene_latents[i] = sample_vqgan_clip(vqgan, clip, targets, scene_cfg).latent
+        return scene_latents[i]
+
     z_prev, prev_key = None, None
     for key in keys:
         t = float(times[key])
@@ -143,6 +179,9 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
                 dt = (key - prev_key) / video.fps * float(moves[key])  # seconds of motion, driven by loudness
                 z_start = move_latent(vqgan, z_prev.to(next(vqgan.parameters()).device), (1 + video.zoom) ** dt,
                                       video.rotate * dt, video.translate_x * dt, video.translate_y * dt)
+                blend = scene_blend(plan, scenes, float(times[prev_key]), t, video.transition)
+                if blend is not None:
+                    z_start = torch.lerp(z_start, scene_latent(blend[0]).to(z_start.device), blend[1])
                 step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
                                                save_every=0)
                 result = sample_vqgan_clip(vqgan, clip, targets, step_cfg, init_latent=z_start)
