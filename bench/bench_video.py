@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--scene-cut", type=float, default=VideoConfig.scene_cut)
     parser.add_argument("--first-steps", type=int, default=30)
     parser.add_argument("--beat-fps", type=float, default=6.0)
-    parser.add_argument("--beat-seconds", type=float, default=5.0)
+    parser.add_argument("--beat-seconds", type=float, default=4.0, help="seconds of the beat render inside one scene")
     parser.add_argument("--cold-max", type=int, default=40, help="most steps a cold start may take to reach the look")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beat-only", action="store_true", help="only the beat figures (reactive vs not)")
@@ -189,13 +189,15 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
 
 
 def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
-    # 2. Follows the beat: the pop chorus, every frame optimised, reactive vs not.
-    for name, strength in (("reactive", 1.0), ("still", 0.0)):
-        beat = VideoConfig(fps=args.beat_fps, steps_per_frame=2, start=21.0, duration=args.beat_seconds,
-                           reactivity=strength, zoom=0.05)
-        out = render_video(vqgan, clip, plan, conds, cfg, beat)
-        figures[f"beat_r_{name}"] = round(pearson(changes(out.frames)[1:], out.onset[2:]), 3)
-
+    # 2. Follows the beat: the pop chorus, every frame optimised, reactive vs not. Inside one scene
+    #    (20.5 .. 24.5 s: the scene starting at 20 s, clear of the dissolve into the next at 25 s), and
+    #    across that dissolve (21 .. 26 s), where the look changes with the lyrics, not the beat.
+    for span, start, seconds in (("", 20.5, args.beat_seconds), ("_across_scene", 21.0, 5.0)):
+        for name, strength in (("reactive", 1.0), ("still", 0.0)):
+            beat = VideoConfig(fps=args.beat_fps, steps_per_frame=2, start=start, duration=seconds,
+                               reactivity=strength, zoom=0.05, scene_cut=args.scene_cut)
+            out = render_video(vqgan, clip, plan, conds, cfg, beat)
+            figures[f"beat_r_{name}{span}"] = round(pearson(changes(out.frames)[1:], out.onset[2:]), 3)
 
 if __name__ == "__main__":
     raise SystemExit(main())
