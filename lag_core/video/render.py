@@ -86,6 +86,11 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def _smoothstep(u: float) -> float:
+    u = min(1.0, max(0.0, u))
+    return u * u * (3 - 2 * u)
+
+
 def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) -> Targets:
     """The target at time `t`: a segment's conditioning, or on the way (slerp, smoothstep) to the next
     within `transition / 2` seconds of a boundary."""
@@ -98,9 +103,7 @@ def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) 
         pair, u = (i - 1, i), (t - (seg.start - half)) / transition
     if pair is None:
         return Targets.from_embeddings(conds[i], label=f"segment {i}")
-    u = min(1.0, max(0.0, u))
-    u = u * u * (3 - 2 * u)  # smoothstep
-    return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], u), label=f"segments {pair[0]}->{pair[1]}")
+    return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], _smoothstep(u)), label=f"segments {pair[0]}->{pair[1]}")
 
 
 def scene_starts(conds: torch.Tensor, threshold: float) -> list[int]:
@@ -119,8 +122,7 @@ def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, tran
         lo, hi = plan.segments[i].start - half, plan.segments[i].start + half
         if t_prev >= hi or t < lo or (half > 0 and t == lo):
             continue
-        u = 1.0 if t >= hi else (t - lo) / transition
-        return i, u * u * (3 - 2 * u)
+        return i, 1.0 if t >= hi else _smoothstep((t - lo) / transition)
     return None
 
 
