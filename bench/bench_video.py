@@ -106,9 +106,9 @@ def main() -> int:
     return 0
 
 
-def follows_lyrics(song, plan) -> tuple[list[bool], list[bool]]:
+def follows_lyrics(song, plan) -> tuple[list[bool], list[bool], list[str], list[str | None]]:
     """Per segment: whether its frames' majority judged genre, and majority judged motif (segments whose
-    line names a motif), are the segment's."""
+    line names a motif), are the segment's; and each frame's judged genre and motif."""
     judged = [judge_genre(f.numpy()) for f in song.frames]
     motifs = [judge_motif(f.numpy()) for f in song.frames]
     seg_genre, seg_motif = [], []
@@ -120,7 +120,7 @@ def follows_lyrics(song, plan) -> tuple[list[bool], list[bool]]:
             wanted = motif_of_line(seg.lyrics)
             if wanted is not None:
                 seg_motif.append(max(set(m), key=m.count) == wanted)
-    return seg_genre, seg_motif
+    return seg_genre, seg_motif, judged, motifs
 
 
 def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
@@ -136,22 +136,21 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
             start = time.perf_counter()
             out = render_video(vqgan, clip, plan, conds, dataclasses.replace(cfg, seed=seed), video)
             seconds = time.perf_counter() - start
-            g, m = follows_lyrics(out, plan)
+            g, m, judged, motifs = follows_lyrics(out, plan)
             genre_hits += g
             motif_hits += m
             per_seed.append(f"seed {seed}: genre {sum(g)}/{len(g)}, motif {sum(m)}/{len(m)}")
             if song is None:  # the first seed with scenes: continuity, cost and the per-frame strings below
                 song, figures["song_render_s"], figures["scene_starts"] = out, round(seconds, 1), scene_starts(conds, cut)
+                figures["judged_per_frame"] = "".join(j[0] for j in judged)
+                figures["judged_motif_per_frame"] = " ".join((j or "-")[:2] for j in motifs)
         figures[f"lyrics_{name}_per_seed"] = per_seed
         figures[f"lyrics_{name}_genre"] = f"{sum(genre_hits)}/{len(genre_hits)}"
         figures[f"lyrics_{name}_motif"] = f"{sum(motif_hits)}/{len(motif_hits)}"
         figures[f"lyrics_{name}_genre_share"] = round(sum(genre_hits) / len(genre_hits), 3)
         figures[f"lyrics_{name}_motif_share"] = round(sum(motif_hits) / len(motif_hits), 3) if motif_hits else None
-    judged = [judge_genre(f.numpy()) for f in song.frames]
     wanted_motif = [motif_of_line(seg.lyrics) for seg in plan.segments]
-    figures["judged_per_frame"] = "".join(g[0] for g in judged)
     figures["wanted_per_frame"] = "".join(plan.segments[s].genre[0] for s in song.segments)
-    figures["judged_motif_per_frame"] = " ".join((judge_motif(f.numpy()) or "-")[:2] for f in song.frames)
     figures["wanted_motif_per_segment"] = [m or "-" for m in wanted_motif]
 
     # 3. Continuity: change between consecutive frames inside a segment vs across a boundary.
@@ -198,6 +197,7 @@ def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
                                reactivity=strength, zoom=0.05, scene_cut=args.scene_cut)
             out = render_video(vqgan, clip, plan, conds, cfg, beat)
             figures[f"beat_r_{name}{span}"] = round(pearson(changes(out.frames)[1:], out.onset[2:]), 3)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -76,14 +76,15 @@ class LAGSongToVideo:
         return True
 
     def render(self, vqgan, clip, weights, audio, lyrics, genre, fps, steps_per_frame, first_steps, inbetween, zoom, rotate,
-               translate_x, translate_y, reactivity, transition, start, duration, width, height, seed, lr, cutn, scene_cut=V.scene_cut, options=None):
+               translate_x, translate_y, reactivity, transition, start, duration, width, height, seed, lr, cutn,
+               scene_cut=V.scene_cut, options=None):
         from ..lag_core.audio.io import check_audio, to_mono_22050
         from ..lag_core.video.plan import plan_song
         from ..lag_core.video.render import frame_times, render_video, segment_conditionings
         from .sampler import sampler_config
 
-        video = VideoConfig(fps=fps, steps_per_frame=steps_per_frame, inbetween=inbetween, transition=transition, scene_cut=scene_cut, zoom=zoom,
-                            rotate=rotate, translate_x=translate_x, translate_y=translate_y, reactivity=reactivity,
+        video = VideoConfig(fps=fps, steps_per_frame=steps_per_frame, inbetween=inbetween, transition=transition,
+                            scene_cut=scene_cut, zoom=zoom, rotate=rotate, translate_x=translate_x, translate_y=translate_y, reactivity=reactivity,
                             start=start, duration=duration)
         video.validate()
         cfg = sampler_config(options, width=width, height=height, steps=first_steps, lr=lr, seed=seed, cutn=cutn)

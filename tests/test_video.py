@@ -195,14 +195,11 @@ def test_scene_starts_and_their_dissolve_weights():
 
 def test_scene_start_dissolves_into_a_cold_start_of_the_next_segment(tiny_models, tmp_path):
     """Across a boundary that starts a scene, each optimised frame starts from the running latent blended
-    into a cold start of the next segment's look; with scene_cut -1 it continues the running latent."""
-    import dataclasses
-
+    into a cold start of the next segment's look (`scene_latent`); with scene_cut -1 it continues the running
+    latent."""
     from lag_core.models import make_attention
-    from lag_core.prompts import Targets
-    from lag_core.sampler import sample_vqgan_clip
     from lag_core.video.plan import plan_song
-    from lag_core.video.render import render_video, segment_conditionings
+    from lag_core.video.render import render_video, scene_latent, segment_conditionings
     from lag_core.video.store import FrameStore
 
     vqgan, clip = tiny_models
@@ -210,7 +207,7 @@ def test_scene_start_dissolves_into_a_cold_start_of_the_next_segment(tiny_models
     plan = plan_song(mono, SONG_LRC.read_text(encoding="utf-8-sig"))  # the pop chorus starts at 20 s (segment 4)
     conds = segment_conditionings(plan, make_attention("tiny", clip), clip)
     cfg = SamplerConfig(width=32, height=32, steps=3, cutn=4, seed=0, lr=0.05, deterministic=True)
-    scene = sample_vqgan_clip(vqgan, clip, Targets.from_embeddings(conds[4]), dataclasses.replace(cfg, seed=cfg.seed + 7919 * 4)).latent
+    scene = scene_latent(vqgan, clip, conds, 4, cfg)  # made here on its own: the render must make the same one
     latents = {}
     for cut in (1.0, -1.0):
         video = VideoConfig(fps=4.0, steps_per_frame=1, start=19.25, duration=1.5, transition=1.0, scene_cut=cut)

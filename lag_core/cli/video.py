@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
                         seed=args.seed, init=args.init, cutn=args.cutn, deterministic=args.deterministic,
                         precision=args.precision)
     video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=args.inbetween,
-                        transition=args.transition, scene_cut=args.scene_cut, zoom=args.zoom, rotate=args.rotate, translate_x=args.translate[0],
-                        translate_y=args.translate[1], reactivity=args.reactivity, start=args.start,
-                        duration=args.duration, upscale=args.upscale)
+                        transition=args.transition, scene_cut=args.scene_cut, zoom=args.zoom, rotate=args.rotate,
+                        translate_x=args.translate[0], translate_y=args.translate[1], reactivity=args.reactivity,
+                        start=args.start, duration=args.duration, upscale=args.upscale)
     job = VideoJob(song=args.song, out=args.out, lyrics=args.lyrics, genre=args.genre, sampler=cfg, video=video,
                    attention=args.attention, vqgan=args.vqgan, clip=args.clip, preset=args.preset, download=args.download,
                    device=args.device, frames_dir=args.frames_dir)

@@ -126,6 +126,15 @@ def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, tran
     return None
 
 
+def scene_latent(vqgan, clip, conds: torch.Tensor, i: int, cfg: SamplerConfig) -> torch.Tensor:
+    """The latent a scene starting at segment `i` dissolves into: a cold start of its conditioning,
+    seeded from `cfg.seed` and `i` (a resumed render makes the same one)."""
+    from ..sampler import sample_vqgan_clip
+
+    scene_cfg = dataclasses.replace(cfg, seed=cfg.seed + 7919 * i, save_every=0)
+    return sample_vqgan_clip(vqgan, clip, Targets.from_embeddings(conds[i], label=f"segment {i}"), scene_cfg).latent
+
+
 def check_frame_memory(count: int, cfg: SamplerConfig) -> None:
     from ..memory import format_bytes, physical_memory_bytes
 
@@ -157,15 +166,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     frames = torch.empty((count, cfg.height, cfg.width, 3)) if keep else None
     stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
     scenes = scene_starts(conds, video.scene_cut)
-    scene_latents: dict[int, torch.Tensor] = {}  # segment -> its cold start's latent, made when first needed
-
-    def scene_latent(i: int) -> torch.Tensor:
-        if i not in scene_latents:  # deterministic (seeded): a resumed render makes the same one
-            scene_cfg = dataclasses.replace(cfg, seed=cfg.seed + 7919 * i, save_every=0)
-            targets = Targets.from_embeddings(conds[i], label=f"segment {i}")
-            scene_latents[i] = sample_vqgan_clip(vqgan, clip, targets, scene_cfg).latent
-        return scene_latents[i]
-
+    scene_latents: dict[int, torch.Tensor] = {}  # segment -> its scene's latent, made when first needed
     z_prev, prev_key = None, None
     for key in keys:
         t = float(times[key])
@@ -183,7 +184,10 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
                                       video.rotate * dt, video.translate_x * dt, video.translate_y * dt)
                 blend = scene_blend(plan, scenes, float(times[prev_key]), t, video.transition)
                 if blend is not None:
-                    z_start = torch.lerp(z_start, scene_latent(blend[0]).to(z_start.device), blend[1])
+                    i, weight = blend
+                    if i not in scene_latents:
+                        scene_latents[i] = scene_latent(vqgan, clip, conds, i, cfg)
+                    z_start = torch.lerp(z_start, scene_latents[i].to(z_start.device), weight)
                 step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
                                                save_every=0)
                 result = sample_vqgan_clip(vqgan, clip, targets, step_cfg, init_latent=z_start)
