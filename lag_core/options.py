@@ -125,6 +125,8 @@ class SamplerConfig:
     def validate(self, factor: int) -> None:
         for name in ("width", "height"):
             value = getattr(self, name)
+            if value <= 0 and factor == 1:  # checked before the VQGAN (and its factor) is known
+                raise InputError(f"{name} must be a positive number of pixels, found {value}; use e.g. 256")
             if value <= 0 or value % factor:
                 lo = max(factor, value // factor * factor)
                 raise InputError(

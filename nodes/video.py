@@ -3,6 +3,7 @@ through lag_core's one MP4 writer, for ComfyUI versions without video nodes."""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 from ..lag_core.options import MAX_FPS, SamplerConfig, VideoConfig
@@ -63,10 +64,10 @@ class LAGSongToVideo:
     @classmethod
     def VALIDATE_INPUTS(cls, weights, lyrics):
         if lyrics is not None and str(lyrics).strip():  # None: linked from another node
-            from ..lag_core.video.lyrics import timed_lines
+            from ..lag_core.video.lyrics import check_lyrics
 
             try:
-                timed_lines(str(lyrics), float("inf"))
+                check_lyrics(str(lyrics))
             except ValueError as exc:
                 return str(exc)
         try:
@@ -140,8 +141,10 @@ class LAGSaveVideo:
         target = (root / f"{filename_prefix}.mp4").resolve()
         if root not in target.parents:
             raise InputError(f"filename_prefix '{filename_prefix}' leads outside ComfyUI's output folder; give a relative name")
-        counter = 1 + max([int(p.stem.rsplit("_", 1)[-1]) for p in target.parent.glob(f"{target.stem}_*.mp4")
-                           if p.stem.rsplit("_", 1)[-1].isdigit()] or [0])
+        taken = target.parent.glob(f"{glob.escape(target.stem)}_*.mp4")  # escaped: "a[1]" is a name, not a pattern
+        counter = 1 + max([int(p.stem.rsplit("_", 1)[-1]) for p in taken if p.stem.rsplit("_", 1)[-1].isdigit()] or [0])
+        while (target.parent / f"{target.stem}_{counter:05d}.mp4").exists():  # never replace a file
+            counter += 1
         path = target.parent / f"{target.stem}_{counter:05d}.mp4"
         target.parent.mkdir(parents=True, exist_ok=True)
         write_mp4(images, path, fps, audio, upscale)

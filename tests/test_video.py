@@ -38,6 +38,12 @@ def test_lrc_with_bom_tags_offset_repeats_and_word_stamps():
     ("[00:05.00]a\nno stamp here\n", "line 2: 'no stamp here' has no time stamp"),
     ("[00:01.00]\n[00:02.00]\n", "no lyric lines with words"),
     ("[genre:polka]\n[00:01.00]a\n", "unknown genre 'polka'"),
+    # Found by a hostile tester: stamps meant as stamps are refused, not sung as words
+    ("[-1:00]a\n", "line 1: malformed time stamp '[-1:00]'"),
+    ("[00:01.1234]a\n", "line 1: malformed time stamp '[00:01.1234]'"),
+    ("[" + "9" * 400 + ":00]a\n", "line 1: malformed time stamp '[" + "9" * 19 + "...'"),
+    ("[ti:x]\n[ar:y]\n", "no lyric lines with words"),
+    ("[offset:+5000]\n[00:01]a\n[00:02]b\n", "[offset:+5000] moves the stamps [00:01.00] and [00:02.00] before the start"),
 ])
 def test_bad_lrc_is_one_line(text, says):
     with pytest.raises(InputError) as err:
@@ -53,8 +59,18 @@ def test_stamp_past_the_end_and_empty_lyrics_are_refused():
 
 
 def test_plain_lines_spread_over_the_song():
-    lines = timed_lines("one\n\n two  words \nthree\n", 30.0)
+    lines = timed_lines("[Verse 1]\none\n\n two  words \n[Chorus: Someone]\nthree\n", 30.0)  # headers are not sung
     assert [(x.time, x.text) for x in lines] == [(0.0, "one"), (10.0, "two words"), (20.0, "three")]
+
+
+def test_lyrics_checked_before_the_song_is_known_and_absurd_ones_refused():
+    from lag_core.video.lyrics import MAX_CHARS, check_lyrics
+
+    assert [x.text for x in check_lyrics("first line\nsecond line\n")] == ["first line", "second line"]  # the node's check
+    with pytest.raises(InputError, match="not lyrics"):
+        check_lyrics("la\n" * (MAX_CHARS // 3 + 1))
+    with pytest.raises(InputError, match="30 plain lines for 10.0 s of audio, more than two a second"):
+        timed_lines("la\n" * 30, 10.0)
 
 
 # --- plan ---------------------------------------------------------------------------------------------
@@ -249,6 +265,35 @@ def test_mp4_has_h264_frames_and_the_audio_read_back(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_mp4_audio_at_a_rate_aac_lacks_is_resampled(tmp_path):
+    import av
+
+    from lag_core.video.mp4 import write_mp4
+
+    sr = 192000  # AAC has no 192 kHz: FFmpeg refused it after the whole render
+    tone = torch.sin(torch.arange(sr) / sr * 2 * torch.pi * 440)[None, None]  # [1, 1, T]: 1 s
+    out = write_mp4([np.full((16, 16, 3), 90, np.uint8)] * 4, tmp_path / "v.mp4", 4.0, {"waveform": tone, "sample_rate": sr})
+    with av.open(str(out)) as container:
+        rate = container.streams.audio[0].rate
+        sound = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert rate == 48000 and abs(len(sound) / rate - 1.0) < 0.05 and np.abs(sound).max() > 0.5
+
+
+def test_save_video_node_never_replaces_a_file(tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from packinfo import load_pack
+
+    pack = load_pack()
+    node = pack.NODE_CLASS_MAPPINGS["LAGSaveVideo"]()
+    monkeypatch.setattr(sys.modules[type(node).__module__], "output_directory", lambda: tmp_path)
+    frames = torch.rand(2, 16, 16, 3)
+    names = [node.save(frames, 2.0, "a[1]", 1)["ui"]["images"][0]["filename"] for _ in range(2)]
+    assert names == ["a[1]_00001.mp4", "a[1]_00002.mp4"]  # "[1]" is a name, not a glob pattern
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
 # --- CLI ----------------------------------------------------------------------------------------------
 
 TINY = ["--preset", "tiny", "--size", 32, 32, "--first-steps", 2, "--steps-per-frame", 1, "--cutn", 4, "--device", "cpu"]
@@ -267,9 +312,11 @@ def test_lag_video_writes_mp4_with_audio_and_resumes(tmp_path, lag_cli):
     assert summary["frames"] == 4 and summary["optimised"] == 4 and summary["segments"] == 8
     with av.open(str(out)) as container:
         assert container.streams.audio and sum(1 for _ in container.decode(video=0)) == 4
-    again = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    proc = lag_cli(*args)  # the MP4 is there: replaced only when asked
+    assert proc.returncode == 2 and "exists; pass --force to replace it" in proc.stderr
+    again = json.loads(lag_cli(*args, "--force", check=True).stdout.strip().splitlines()[-1])
     assert again["resumed"] == 4 and again["optimised"] == 0
-    proc = lag_cli(*video_args(3))  # other settings, same frames folder
+    proc = lag_cli(*video_args(3), "--force")  # other settings, same frames folder
     assert proc.returncode == 2 and "made with other settings (differing: video.fps)" in proc.stderr
 
 
@@ -333,6 +380,39 @@ def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, c
     assert len(lines) == 1 and expect in lines[0], proc.stderr
     assert not out.exists() and not Path(str(out) + ".frames").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_lag_video_never_replaces_or_deletes_what_it_did_not_make(tmp_path, lag_cli):
+    song, lrc = _wav(tmp_path / "s.wav", 5), tmp_path / "l.lrc"
+    lrc.write_text("[00:01.00]hello\n")
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"my wedding video")
+    proc = lag_cli("video", song, "--lyrics", lrc, *TINY, "--out", mine)
+    assert proc.returncode == 2 and "exists; pass --force" in proc.stderr and mine.read_bytes() == b"my wedding video"
+    twin = tmp_path / "song.mp4"  # the song itself, named .mp4, given as the output too: even --force refuses
+    twin.write_bytes(song.read_bytes())
+    proc = lag_cli("video", twin, *TINY, "--out", twin, "--force")
+    assert proc.returncode == 2 and "is also an input of this job" in proc.stderr and twin.read_bytes() == song.read_bytes()
+    project = tmp_path / ".vscode"  # a folder with its own settings.json and temp files, given as --frames-dir
+    project.mkdir()
+    for name, text in (("settings.json", '{"editor.fontSize": 14}'), (".notes.tmp", "notes"), (".swp.tmp", "swap")):
+        (project / name).write_text(text)
+    proc = lag_cli("video", song, "--lyrics", lrc, *TINY, "--frames-dir", project, "--out", tmp_path / "v.mp4")
+    assert proc.returncode == 2 and "did not write: it is not a frames folder" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in project.iterdir()) == [".notes.tmp", ".swp.tmp", "settings.json"]
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_damaged_frames_folder_file_is_one_line(tmp_path):
+    from lag_core.video.store import FrameStore
+
+    store = FrameStore(tmp_path / "f", {"audio": "x", "video": {"fps": 2}}).open()
+    store.save_latent(3, torch.zeros(1, 4, 2, 2))
+    store.latent_path(3).write_bytes(b"")  # a power loss after the rename
+    store.frame_path(4).write_bytes(b"")
+    for load in (lambda: store.latent(3), lambda: store.load_frame(4)):
+        with pytest.raises(InputError, match=r"is damaged .*; delete that file and re-run to make it again"):
+            load()
 
 
 def test_lag_video_killed_with_sigkill_continues(tmp_path, lag_cli):

@@ -24,6 +24,8 @@ def _decode_error(path: Path, exc: Exception) -> InputError:
 def _open(path: Path):
     import soundfile as sf
 
+    if path.is_dir():
+        raise InputError(f"audio file '{path}' is a folder; give a WAV, FLAC, OGG or MP3 file")
     if not path.is_file():
         raise InputError(f"audio file '{path}' does not exist")
     if path.stat().st_size == 0:

@@ -44,6 +44,7 @@ def add_parser(sub) -> None:
     add_model_options(p)
     p.add_argument("--frames-dir", metavar="DIR", help="where frames are kept as they are made (default: OUT.frames)")
     p.add_argument("--out", required=True, metavar="FILE.mp4")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
     p.set_defaults(func=run)
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                         start=args.start, duration=args.duration, upscale=args.upscale)
     job = VideoJob(song=args.song, out=args.out, lyrics=args.lyrics, genre=args.genre, sampler=cfg, video=video,
                    attention=args.attention, vqgan=args.vqgan, clip=args.clip, preset=args.preset, download=args.download,
-                   device=args.device, frames_dir=args.frames_dir)
+                   device=args.device, frames_dir=args.frames_dir, force=args.force)
     with TqdmCallback("video", enabled=None, unit="frame") as bar:
         summary = make_video(job, callback=bar)
     return emit(args, summary, f"wrote {summary['out']} ({summary['frames']} frames at {summary['fps']} fps, "

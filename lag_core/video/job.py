@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..options import DEFAULT_PRESET, SamplerConfig, VideoConfig
+from .lyrics import MAX_CHARS
 
 
 @dataclass
@@ -36,12 +37,18 @@ class VideoJob:
     download: bool = False
     device: str = "auto"
     frames_dir: str | os.PathLike | None = None  # default: OUT.frames beside the output
+    force: bool = False  # replace an existing `out`
 
 
 def read_lyrics(path: str | os.PathLike | None) -> str | None:
     if path is None:
         return None
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"lyrics file '{path}' is a folder; give an .lrc or a text file with one line per lyric line")
+    if path.is_file() and path.stat().st_size > 4 * MAX_CHARS:  # UTF-8: at most 4 bytes a character
+        raise InputError(f"lyrics file '{path}' is {path.stat().st_size:,} bytes, not lyrics; give the song's lyrics "
+                         "as LRC or plain lines")
     if not path.is_file():
         raise InputError(f"lyrics file '{path}' does not exist; give an .lrc or a text file with one line per lyric line")
     try:
@@ -80,7 +87,7 @@ def make_video(job: VideoJob, callback=None) -> dict:
     from .render import frame_times, render_video, segment_conditionings
     from .store import FrameStore
 
-    out = check_output_path(job.out)
+    out = check_output_path(job.out, inputs=(job.song, job.lyrics, job.attention), force=job.force)
     job.video.validate()
     job.sampler.validate(1)
     if not job.attention and (job.vqgan or job.clip):

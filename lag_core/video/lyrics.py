@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..options import GENRES
 
-STAMP = re.compile(r"\[(\d+):(\d{1,2})(?:[.:](\d{1,3}))?\]")
+STAMP = re.compile(r"\[(\d{1,4}):(\d{1,2})(?:[.:](\d{1,3}))?\]")  # up to 9999 minutes
 TAG = re.compile(r"\[([A-Za-z#]+)\s*:([^\]]*)\]")
+# What makes a text LRC: a line opening with something stamp-like (well-formed or not: a malformed
+# stamp is then refused, not shown as words) or with one of LRC's own tags. Not "[Chorus: ...]":
+# plain lyrics use such section headers.
+LRC_START = re.compile(r"\[\s*[-+]?\d+\s*:|\[(?:ti|ar|al|au|by|re|ve|length|offset|genre|tool|#)\s*:", re.IGNORECASE)
+SECTION = re.compile(r"\[[^\]]*\]")  # a plain line that is only "[Verse 1]" or "[Chorus: X]": not sung
+MAX_CHARS = 1_000_000  # a song's lyrics are a few kB; a bigger text is not lyrics
 WORD_STAMP = re.compile(r"<\d+:\d{1,2}(?:[.:]\d{1,3})?>")
 
 
@@ -37,8 +43,8 @@ def _seconds(m: re.Match) -> float:
 
 
 def is_lrc(text: str) -> bool:
-    """Whether any line starts with a time stamp."""
-    return any(STAMP.match(line.strip()) for line in text.lstrip("\ufeff").splitlines())
+    """Whether any line starts with a time stamp (or something meant as one) or an LRC tag."""
+    return any(LRC_START.match(line.strip()) for line in text.lstrip("\ufeff").splitlines())
 
 
 def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
@@ -47,6 +53,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
     offset = 0.0
     genre: str | None = None
     lines: list[TimedLine] = []
+    written: dict[int, float] = {}  # id of a line -> its stamp as written (before the offset and clamping)
     previous_first = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -80,6 +87,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
                 line = line[tag.end():].strip()
                 break  # a tag line carries nothing else
             bad = re.match(r"\[[^\]]*\]?", line).group(0)
+            bad = bad if len(bad) <= 24 else bad[:20] + "..."
             raise InputError(f"{source} line {number}: malformed time stamp '{bad}'; write [mm:ss.xx] (e.g. [01:02.50])")
         if not stamps:
             if line and not TAG.match(raw.strip()):
@@ -92,11 +100,16 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
                              f"{_fmt(previous_first + offset)}; stamps must increase from line to line")
         previous_first = stamps[0]
         words = " ".join(WORD_STAMP.sub(" ", line).split())
-        lines += [TimedLine(max(0.0, t), words, genre) for t in stamps]
+        for t in stamps:
+            lines.append(TimedLine(max(0.0, t), words, genre))
+            written[id(lines[-1])] = t + offset
     lines.sort(key=lambda x: x.time)
     for a, b in zip(lines, lines[1:]):
         if a.time == b.time:
-            raise InputError(f"{source}: duplicate time stamp {_fmt(a.time + offset)} ('{a.text[:30]}' and "
+            if a.time == 0.0 and offset > 0 and written[id(b)] - offset < 0:
+                raise InputError(f"{source}: [offset:+{round(offset * 1000)}] moves the stamps {_fmt(written[id(a)])} and "
+                                 f"{_fmt(written[id(b)])} before the start of the song; lower the offset")
+            raise InputError(f"{source}: duplicate time stamp {_fmt(written[id(a)])} ('{a.text[:30]}' and "
                              f"'{b.text[:30]}'); give each line its own time")
     if not any(line.text for line in lines):
         raise InputError(f"{source} has no lyric lines with words; give lines like [00:12.00] some words")
@@ -108,21 +121,34 @@ def _fmt(seconds: float) -> str:
 
 
 def plain_lines(text: str, duration: float, source: str = "lyrics") -> list[TimedLine]:
-    """Plain lines (no stamps) spread evenly over the song."""
+    """Plain lines (no stamps) spread evenly over the song; section headers ("[Chorus]") left out."""
     words = [" ".join(line.split()) for line in text.lstrip("\ufeff").splitlines()]
-    words = [w for w in words if w]
+    words = [w for w in words if w and not SECTION.fullmatch(w)]
     if not words:
         raise InputError(f"{source} is empty; give lyric lines (plain or LRC), or no lyrics at all")
     return [TimedLine(duration * i / len(words), w, None) for i, w in enumerate(words)]
+
+
+def check_lyrics(text: str, source: str = "lyrics") -> list[TimedLine]:
+    """The lyrics' own form, before the song's length is known (plain lines are timed over one second)."""
+    if len(text) > MAX_CHARS:
+        raise InputError(f"{source} is {len(text):,} characters, not lyrics (at most {MAX_CHARS:,}); give the song's "
+                         "lyrics as LRC or plain lines")
+    if not text.strip("\ufeff \t\r\n"):
+        raise InputError(f"{source} is empty; give lyric lines (plain or LRC), or no lyrics at all")
+    return parse_lrc(text, source) if is_lrc(text) else plain_lines(text, 1.0, source)
 
 
 def timed_lines(text: str | None, duration: float, source: str = "lyrics") -> list[TimedLine] | None:
     """LRC or plain lyrics -> timed lines, checked against the song's duration; None without lyrics."""
     if text is None:
         return None
-    if not text.strip("\ufeff \t\r\n"):
-        raise InputError(f"{source} is empty; give lyric lines (plain or LRC), or no lyrics at all")
-    lines = parse_lrc(text, source) if is_lrc(text) else plain_lines(text, duration, source)
+    lines = check_lyrics(text, source)
+    if not is_lrc(text):
+        lines = plain_lines(text, duration, source)
+        if len(lines) > max(1.0, 2 * duration):
+            raise InputError(f"{source}: {len(lines)} plain lines for {duration:.1f} s of audio, more than two a second; "
+                             "give the song's own lyrics, or time them as LRC")
     late = [line for line in lines if line.time >= duration]
     if late:
         raise InputError(f"{source}: time stamp {_fmt(late[0].time)} ('{late[0].text[:30]}') is past the end of the "

@@ -17,13 +17,23 @@ from ..errors import InputError
 from ..safeload import atomic_path
 
 AAC_FRAME = 1024  # samples per AAC frame
+# The sample rates AAC has (FFmpeg's encoder refuses others, e.g. 192 kHz): other audio is resampled to 48 kHz.
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
-def check_output_path(path: str | os.PathLike, suffix: str = ".mp4") -> Path:
-    """Refuse, before any work, an output whose folder is missing or not writable."""
+def check_output_path(path: str | os.PathLike, suffix: str = ".mp4", *, inputs=(), force: bool = False) -> Path:
+    """Refuse, before any work, an output whose folder is missing or not writable, one that is one of
+    the `inputs` (files the job reads), and an existing file unless `force`: we replace only what
+    the user asked us to."""
     path = Path(path)
     if path.suffix.lower() != suffix:
         raise InputError(f"the output must be a {suffix} file, found '{path}'")
+    if path.is_file():
+        for source in inputs:
+            if source is not None and Path(source).is_file() and os.path.samefile(path, source):
+                raise InputError(f"the output '{path}' is also an input of this job ('{source}'); choose another --out")
+        if not force:
+            raise InputError(f"the output '{path}' exists; pass --force to replace it, or choose another --out")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"the output folder '{folder}' does not exist; create it or choose another --out")
@@ -50,6 +60,7 @@ def write_mp4(frames: Iterable, path: str | os.PathLike, fps: float, audio: dict
 
     path = Path(path)
     rate = _frame_time_base(fps)
+    sound_data = _aac_audio(audio) if audio is not None else None
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             video = None
@@ -63,7 +74,7 @@ def write_mp4(frames: Iterable, path: str | os.PathLike, fps: float, audio: dict
                     video.width, video.height = pixels.shape[1] + pixels.shape[1] % 2, pixels.shape[0] + pixels.shape[0] % 2
                     video.pix_fmt = "yuv420p"
                     video.options = {"crf": str(crf), "preset": "medium"}
-                    sound = _add_audio(container, audio)
+                    sound = _add_audio(container, sound_data)
                 if pixels.shape[0] % 2 or pixels.shape[1] % 2:  # yuv420p needs even sizes
                     pixels = np.pad(pixels, ((0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2), (0, 0)), mode="edge")
                 for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
@@ -74,7 +85,7 @@ def write_mp4(frames: Iterable, path: str | os.PathLike, fps: float, audio: dict
             for packet in video.encode():
                 container.mux(packet)
             if sound is not None:
-                _write_audio(container, sound, audio, count / float(rate))
+                _write_audio(container, sound, sound_data, count / float(rate))
     return path
 
 
@@ -86,25 +97,33 @@ def _as_uint8(frame) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8))
 
 
-def _add_audio(container, audio):
-    if audio is None:
-        return None
+def _aac_audio(audio) -> tuple[np.ndarray, int]:
+    """`audio` -> its first item's first two channels `[C, T]` float32 in -1..1, at a rate AAC has."""
     from ..audio.io import check_audio
 
     wave, sr = check_audio(audio)
-    layout = "mono" if wave.shape[1] == 1 else "stereo"
+    data = np.ascontiguousarray(wave[0, :2].clamp(-1, 1).numpy().astype(np.float32))  # [C, T]
+    if sr not in AAC_RATES:
+        import soxr
+
+        data = np.ascontiguousarray(soxr.resample(data.T, sr, 48000, quality="HQ").T, dtype=np.float32)  # [C, T']
+        sr = 48000
+    return data, sr
+
+
+def _add_audio(container, sound):
+    if sound is None:
+        return None
+    data, sr = sound
     stream = container.add_stream("aac", rate=sr)
-    stream.layout = layout
+    stream.layout = "mono" if data.shape[0] == 1 else "stereo"
     return stream
 
 
-def _write_audio(container, stream, audio, seconds: float) -> None:
+def _write_audio(container, stream, sound, seconds: float) -> None:
     import av
 
-    from ..audio.io import check_audio
-
-    wave, sr = check_audio(audio)
-    data = wave[0, :2].clamp(-1, 1).numpy().astype(np.float32)  # [C, T]
+    data, sr = sound
     data = np.ascontiguousarray(data[:, : int(round(seconds * sr))])
     layout = "mono" if data.shape[0] == 1 else "stereo"
     for start in range(0, data.shape[1], AAC_FRAME):

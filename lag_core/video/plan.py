@@ -15,7 +15,7 @@ import torch
 
 from ..audio.mfcc import CLIP_SAMPLES, SAMPLE_RATE, mfcc_lag
 from ..errors import InputError
-from ..options import NO_LYRICS
+from ..options import MAX_FPS, NO_LYRICS
 from .lyrics import TimedLine, timed_lines
 
 
@@ -69,21 +69,23 @@ def plan_song(mono: torch.Tensor, lyrics: str | None = None, genre: str | None =
     return SongPlan(mono.reshape(-1).float(), duration, segments)
 
 
-def segment_windows(plan: SongPlan) -> torch.Tensor:
-    """The 10 s of audio around each segment's middle, zero-padded at the song's ends `[S, 220500]`."""
+def segment_windows(plan: SongPlan, which=None) -> torch.Tensor:
+    """The 10 s of audio around each segment's middle (of the segments `which`, default all),
+    zero-padded at the song's ends `[S, 220500]`."""
     half = CLIP_SAMPLES // 2
     padded = torch.nn.functional.pad(plan.mono, (half, half))  # [T + 220500]
-    starts = [int(round((s.start + s.end) / 2 * SAMPLE_RATE)) for s in plan.segments]  # centre in the song = start in padded
+    segments = plan.segments if which is None else [plan.segments[i] for i in which]
+    starts = [int(round((s.start + s.end) / 2 * SAMPLE_RATE)) for s in segments]  # centre in the song = start in padded
     return torch.stack([padded[c : c + CLIP_SAMPLES] for c in starts])  # [S, 220500]
 
 
-def segment_mfccs(plan: SongPlan, device=None) -> torch.Tensor:
-    """LAG MFCC of every segment's window `[S, 128, 431]`."""
-    windows = segment_windows(plan)
+def segment_mfccs(plan: SongPlan, device=None, which=None) -> torch.Tensor:
+    """LAG MFCC of the window of every segment (or of the segments `which`) `[S, 128, 431]`."""
+    windows = segment_windows(plan, which)
     return mfcc_lag(windows if device is None else windows.to(device)).cpu()
 
 
 def check_length(duration: float, fps: float) -> None:
     if duration * fps < 1:
-        raise InputError(f"the audio lasts {duration:.3f} s, shorter than one frame at {fps} fps; "
-                         "give a longer song or a higher fps")
+        raise InputError(f"the audio lasts {duration:.3f} s, shorter than one frame at {fps} fps; give a longer song"
+                         + (" or a higher fps" if duration * MAX_FPS >= 1 else ""))

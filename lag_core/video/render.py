@@ -33,6 +33,8 @@ from .plan import SongPlan, check_length, segment_mfccs
 from .reactive import drive, frame_features
 from .store import FrameStore
 
+MFCC_CHUNK = 32  # segments whose 10 s windows are in memory at once (a song may have thousands of lines)
+
 
 @dataclass
 class VideoFrames:
@@ -73,9 +75,11 @@ def segment_conditionings(plan: SongPlan, loaded, clip, device=None) -> torch.Te
     """Each segment's conditioning through lyric attention `[S, D]` (song.song_targets: one path)."""
     from ..song import Song, song_targets
 
-    mfccs = segment_mfccs(plan, device)  # [S, 128, 431]
-    rows = [song_targets(Song(seg.lyrics, seg.genre, mfccs[i]), loaded, clip).targets.embeds[0]
-            for i, seg in enumerate(plan.segments)]
+    rows = []
+    for first in range(0, len(plan.segments), MFCC_CHUNK):  # a few at a time: 10 s of audio each
+        mfccs = segment_mfccs(plan, device, range(first, min(first + MFCC_CHUNK, len(plan.segments))))  # [s, 128, 431]
+        rows += [song_targets(Song(seg.lyrics, seg.genre, mfccs[k]), loaded, clip).targets.embeds[0]
+                 for k, seg in enumerate(plan.segments[first : first + MFCC_CHUNK])]
     return torch.stack(rows)  # [S, D], unit rows
 
 

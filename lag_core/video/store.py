@@ -44,8 +44,10 @@ class FrameStore:
                 found = json.loads(marker.read_text())
             except (OSError, ValueError):
                 found = None
-            for stale in self.folder.glob(".*.tmp"):  # a temp file a killed render left half-written
-                stale.unlink(missing_ok=True)
+            if not (isinstance(found, dict) and set(found) == set(self.settings)):
+                raise InputError(f"folder '{self.folder}' has a {SETTINGS} that `lag video` did not write: it is not a "
+                                 "frames folder; give an empty or new --frames-dir")
+            # Temps a killed render left are cleaned by the next write of the same frame (safeload.atomic_path).
             if found != self.settings:
                 ours, theirs = _flat(self.settings), _flat(found if isinstance(found, dict) else {})
                 differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
@@ -74,19 +76,30 @@ class FrameStore:
 
         save_png(image, self.frame_path(index))
 
+    def _damaged(self, path: Path, exc: Exception) -> InputError:
+        return InputError(f"frames folder '{self.folder}': {path.name} is damaged ({str(exc).splitlines()[0][:80]}); "
+                          "delete that file and re-run to make it again")
+
     def load_frame(self, index: int) -> torch.Tensor:
         from ..imageio import load_image
 
-        return load_image(self.frame_path(index)).permute(1, 2, 0)[None]  # [1, H, W, 3]
+        try:
+            return load_image(self.frame_path(index)).permute(1, 2, 0)[None]  # [1, H, W, 3]
+        except ValueError as exc:
+            raise self._damaged(self.frame_path(index), exc) from None
 
     def latent(self, index: int) -> torch.Tensor | None:
         """The saved latent of optimised frame `index`, or None."""
         path = self.latent_path(index)
         if not path.is_file():
             return None
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))["latent"]
+        try:
+            return load_file(str(path))["latent"]
+        except (SafetensorError, KeyError, OSError) as exc:
+            raise self._damaged(path, exc) from None
 
     def save_latent(self, index: int, z: torch.Tensor) -> None:
         write_safetensors(self.latent_path(index), {"latent": z}, {"frame": index})
