@@ -347,6 +347,8 @@ def atomic_path(target: str | os.PathLike):
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
         os.close(fd)
         yield Path(tmp)
+        with open(tmp, "rb") as f:  # on disk before the rename: a power loss leaves the old file, not an empty one
+            os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
