@@ -137,12 +137,14 @@ class LAGSaveVideo:
         from ..lag_core.video.mp4 import write_mp4
 
         VideoConfig(fps=fps, upscale=upscale).validate()
+        if not str(filename_prefix).strip() or str(filename_prefix).endswith(("/", "\\")):
+            raise InputError(f"filename_prefix '{filename_prefix}' names no file; give a name such as 'lag/song'")
         root = output_directory().resolve()
         target = (root / f"{filename_prefix}.mp4").resolve()
         if root not in target.parents:
             raise InputError(f"filename_prefix '{filename_prefix}' leads outside ComfyUI's output folder; give a relative name")
         taken = target.parent.glob(f"{glob.escape(target.stem)}_*.mp4")  # escaped: "a[1]" is a name, not a pattern
-        counter = 1 + max([int(p.stem.rsplit("_", 1)[-1]) for p in taken if p.stem.rsplit("_", 1)[-1].isdigit()] or [0])
+        counter = 1 + max([int(p.stem.rsplit("_", 1)[-1]) for p in taken if p.stem.rsplit("_", 1)[-1].isdecimal()] or [0])
         while (target.parent / f"{target.stem}_{counter:05d}.mp4").exists():  # never replace a file
             counter += 1
         path = target.parent / f"{target.stem}_{counter:05d}.mp4"

@@ -44,6 +44,7 @@ def test_lrc_with_bom_tags_offset_repeats_and_word_stamps():
     ("[" + "9" * 400 + ":00]a\n", "line 1: malformed time stamp '[" + "9" * 19 + "...'"),
     ("[ti:x]\n[ar:y]\n", "no lyric lines with words"),
     ("[offset:+5000]\n[00:01]a\n[00:02]b\n", "[offset:+5000] moves the stamps [00:01.00] and [00:02.00] before the start"),
+    ("[offset:+1000]\n[00:00.00]a\n[00:01.00]b\n", "[offset:+1000] moves the stamps [00:00.00] and [00:01.00] before"),
 ])
 def test_bad_lrc_is_one_line(text, says):
     with pytest.raises(InputError) as err:
@@ -292,6 +293,11 @@ def test_save_video_node_never_replaces_a_file(tmp_path, monkeypatch):
     names = [node.save(frames, 2.0, "a[1]", 1)["ui"]["images"][0]["filename"] for _ in range(2)]
     assert names == ["a[1]_00001.mp4", "a[1]_00002.mp4"]  # "[1]" is a name, not a glob pattern
     assert sorted(p.name for p in tmp_path.iterdir()) == names
+    (tmp_path / "sup_\u00b2.mp4").write_bytes(b"x")  # "²" is a digit to isdigit(), not to int()
+    assert node.save(frames, 2.0, "sup", 1)["ui"]["images"][0]["filename"] == "sup_00001.mp4"
+    for prefix in ("", "lag/"):
+        with pytest.raises(ValueError, match="names no file"):  # the pack's own InputError (loaded as a package)
+            node.save(frames, 2.0, prefix, 1)
 
 
 # --- CLI ----------------------------------------------------------------------------------------------
@@ -383,6 +389,8 @@ def test_lag_video_bad_input_is_one_line_and_writes_nothing(tmp_path, lag_cli, c
 
 
 def test_lag_video_never_replaces_or_deletes_what_it_did_not_make(tmp_path, lag_cli):
+    import os
+
     song, lrc = _wav(tmp_path / "s.wav", 5), tmp_path / "l.lrc"
     lrc.write_text("[00:01.00]hello\n")
     mine = tmp_path / "mine.mp4"
@@ -393,6 +401,12 @@ def test_lag_video_never_replaces_or_deletes_what_it_did_not_make(tmp_path, lag_
     twin.write_bytes(song.read_bytes())
     proc = lag_cli("video", twin, *TINY, "--out", twin, "--force")
     assert proc.returncode == 2 and "is also an input of this job" in proc.stderr and twin.read_bytes() == song.read_bytes()
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    proc = lag_cli("video", song, "--lyrics", lrc, *TINY, "--out", fifo, "--force")
+    assert proc.returncode == 2 and "is not a regular file" in proc.stderr and not Path(str(fifo) + ".frames").exists()
+    proc = lag_cli("video", song, "--lyrics", lrc, *TINY, "--out", tmp_path / "v.mp4", "--frames-dir", tmp_path / "v.mp4")
+    assert proc.returncode == 2 and "is the output itself" in proc.stderr and not (tmp_path / "v.mp4").exists()
     project = tmp_path / ".vscode"  # a folder with its own settings.json and temp files, given as --frames-dir
     project.mkdir()
     for name, text in (("settings.json", '{"editor.fontSize": 14}'), (".notes.tmp", "notes"), (".swp.tmp", "swap")):
@@ -406,13 +420,24 @@ def test_lag_video_never_replaces_or_deletes_what_it_did_not_make(tmp_path, lag_
 def test_damaged_frames_folder_file_is_one_line(tmp_path):
     from lag_core.video.store import FrameStore
 
-    store = FrameStore(tmp_path / "f", {"audio": "x", "video": {"fps": 2}}).open()
+    from lag_core.imageio import save_png
+
+    store = FrameStore(tmp_path / "f", {"audio": "x", "video": {"fps": 2}}, frame_size=(8, 8), latent_shape=(1, 4, 2, 2)).open()
     store.save_latent(3, torch.zeros(1, 4, 2, 2))
+    assert store.latent(3).shape == (1, 4, 2, 2)
     store.latent_path(3).write_bytes(b"")  # a power loss after the rename
     store.frame_path(4).write_bytes(b"")
-    for load in (lambda: store.latent(3), lambda: store.load_frame(4)):
-        with pytest.raises(InputError, match=r"is damaged .*; delete that file and re-run to make it again"):
+    store.save_latent(5, torch.zeros(1, 4, 2, 2, dtype=torch.int64))  # hand-edited: another dtype, another shape
+    store.save_latent(6, torch.zeros(1, 16, 2, 2))
+    save_png(torch.rand(1, 6, 8, 3), store.frame_path(7))  # a frame of another size
+    for load in (lambda: store.latent(3), lambda: store.load_frame(4), lambda: store.latent(5), lambda: store.latent(6),
+                 lambda: store.load_frame(7)):
+        with pytest.raises(InputError, match=r"is damaged .*; delete that file and re-run to make it again") as err:
             load()
+        assert str(tmp_path) not in str(err.value).split("is damaged", 1)[1]  # the cause, not the path again
+    (store.folder / "settings.json").write_text("[" * 100_000 + "]" * 100_000)  # json.loads: RecursionError
+    with pytest.raises(InputError, match="did not write"):
+        FrameStore(store.folder, {"audio": "x", "video": {"fps": 2}}).open()
 
 
 def test_lag_video_killed_with_sigkill_continues(tmp_path, lag_cli):

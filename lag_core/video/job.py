@@ -88,6 +88,9 @@ def make_video(job: VideoJob, callback=None) -> dict:
     from .store import FrameStore
 
     out = check_output_path(job.out, inputs=(job.song, job.lyrics, job.attention), force=job.force)
+    frames_dir = Path(job.frames_dir) if job.frames_dir else out.with_name(out.name + ".frames")
+    if os.path.abspath(frames_dir) == os.path.abspath(out):
+        raise InputError(f"--frames-dir '{frames_dir}' is the output itself; give the frames their own folder")
     job.video.validate()
     job.sampler.validate(1)
     if not job.attention and (job.vqgan or job.clip):
@@ -107,8 +110,10 @@ def make_video(job: VideoJob, callback=None) -> dict:
     preset = job.preset or DEFAULT_PRESET
     models = [resolve(kind, name or preset).signature for kind, name in (("vqgan", job.vqgan), ("clip", job.clip),
                                                                          ("attention", attention_name))]
-    frames_dir = Path(job.frames_dir) if job.frames_dir else out.with_name(out.name + ".frames")
-    store = FrameStore(frames_dir, frame_settings(job, lyrics, models)).open()
+
+    f = vqgan.downsample_factor
+    store = FrameStore(frames_dir, frame_settings(job, lyrics, models), frame_size=(job.sampler.height, job.sampler.width),
+                       latent_shape=(1, vqgan.cfg.embed_dim, job.sampler.height // f, job.sampler.width // f)).open()
     result = render_video(vqgan, clip, plan, conds, job.sampler, job.video, store=store, keep=False, callback=callback)
     wave, sr = audio["waveform"], audio["sample_rate"]
     clip_audio = {"waveform": wave[..., int(job.video.start * sr):], "sample_rate": sr}

@@ -106,7 +106,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
     lines.sort(key=lambda x: x.time)
     for a, b in zip(lines, lines[1:]):
         if a.time == b.time:
-            if a.time == 0.0 and offset > 0 and written[id(b)] - offset < 0:
+            if a.time == 0.0 and offset > 0 and min(written[id(a)], written[id(b)]) - offset < 0:
                 raise InputError(f"{source}: [offset:+{round(offset * 1000)}] moves the stamps {_fmt(written[id(a)])} and "
                                  f"{_fmt(written[id(b)])} before the start of the song; lower the offset")
             raise InputError(f"{source}: duplicate time stamp {_fmt(written[id(a)])} ('{a.text[:30]}' and "

@@ -28,6 +28,8 @@ def check_output_path(path: str | os.PathLike, suffix: str = ".mp4", *, inputs=(
     path = Path(path)
     if path.suffix.lower() != suffix:
         raise InputError(f"the output must be a {suffix} file, found '{path}'")
+    if path.exists() and not path.is_file():
+        raise InputError(f"the output '{path}' exists and is not a regular file (a folder, a pipe, a device); choose another --out")
     if path.is_file():
         for source in inputs:
             if source is not None and Path(source).is_file() and os.path.samefile(path, source):

@@ -30,9 +30,14 @@ def _flat(settings: dict, prefix: str = "") -> dict:
 
 
 class FrameStore:
-    def __init__(self, folder: str | os.PathLike, settings: dict):
+    def __init__(self, folder: str | os.PathLike, settings: dict, frame_size: tuple[int, int] | None = None,
+                 latent_shape: tuple[int, ...] | None = None):
+        """`frame_size` (H, W) and `latent_shape`, when given, are checked on every frame and latent read
+        back: a file of another size is damage, not a frame of this render."""
         self.folder = Path(folder)
         self.settings = json.loads(json.dumps(settings, sort_keys=True))  # what JSON makes of it, to compare
+        self.frame_size = frame_size
+        self.latent_shape = latent_shape
 
     def open(self) -> FrameStore:
         """Create the folder, or check that an existing one was made with the same settings."""
@@ -42,7 +47,7 @@ class FrameStore:
         if marker.is_file():
             try:
                 found = json.loads(marker.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 found = None
             if not (isinstance(found, dict) and set(found) == set(self.settings)):
                 raise InputError(f"folder '{self.folder}' has a {SETTINGS} that `lag video` did not write: it is not a "
@@ -76,17 +81,23 @@ class FrameStore:
 
         save_png(image, self.frame_path(index))
 
-    def _damaged(self, path: Path, exc: Exception) -> InputError:
-        return InputError(f"frames folder '{self.folder}': {path.name} is damaged ({str(exc).splitlines()[0][:80]}); "
+    def _damaged(self, path: Path, why) -> InputError:
+        why = str(why).replace(str(path), path.name).splitlines()[0][:80]
+        return InputError(f"frames folder '{self.folder}': {path.name} is damaged ({why}); "
                           "delete that file and re-run to make it again")
 
     def load_frame(self, index: int) -> torch.Tensor:
         from ..imageio import load_image
 
+        path = self.frame_path(index)
         try:
-            return load_image(self.frame_path(index)).permute(1, 2, 0)[None]  # [1, H, W, 3]
+            image = load_image(path).permute(1, 2, 0)[None]  # [1, H, W, 3]
         except ValueError as exc:
-            raise self._damaged(self.frame_path(index), exc) from None
+            raise self._damaged(path, exc) from None
+        if self.frame_size is not None and tuple(image.shape[1:3]) != tuple(self.frame_size):
+            raise self._damaged(path, f"{image.shape[2]}x{image.shape[1]} pixels, this render's frames are "
+                                      f"{self.frame_size[1]}x{self.frame_size[0]}")
+        return image
 
     def latent(self, index: int) -> torch.Tensor | None:
         """The saved latent of optimised frame `index`, or None."""
@@ -97,9 +108,13 @@ class FrameStore:
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path))["latent"]
+            z = load_file(str(path))["latent"]
         except (SafetensorError, KeyError, OSError) as exc:
             raise self._damaged(path, exc) from None
+        if not z.is_floating_point() or (self.latent_shape is not None and tuple(z.shape) != tuple(self.latent_shape)):
+            raise self._damaged(path, f"a {z.dtype} latent of shape {list(z.shape)}, this render's are "
+                                      f"{list(self.latent_shape or ['...'])}")
+        return z.float()
 
     def save_latent(self, index: int, z: torch.Tensor) -> None:
         write_safetensors(self.latent_path(index), {"latent": z}, {"frame": index})
