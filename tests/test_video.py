@@ -91,6 +91,9 @@ def test_plan_segments_follow_lyrics_and_mfcc_windows_are_lags():
     last = windows[2]  # centred at 22.5 s: 17.5 s..27.5 s, the last 2.5 s padded with zeros
     assert torch.equal(last[: int(7.5 * SR)], mono[int(17.5 * SR):]) and not last[int(7.5 * SR):].any()
     assert torch.allclose(segment_mfccs(plan)[1], mfcc_lag(windows[1:2])[0])
+    assert torch.equal(segment_windows(plan, [2, 1]), windows[[2, 1]])  # a few at a time: the same windows
+    early = segment_windows(plan_song(mono, "[00:00.00]a\n[00:02.00]b\n"), [0])[0]  # centred at 1 s: -4 s..6 s
+    assert not early[: 4 * SR].any() and torch.equal(early[4 * SR:], mono[: 6 * SR])
     assert plan_song(mono, None, "pop").segments[0].genre == "pop"
     assert [s.lyrics for s in plan_song(mono).segments] == ["music"] * 2  # no lyrics: LAG's 10 s windows
 
@@ -418,9 +421,8 @@ def test_lag_video_never_replaces_or_deletes_what_it_did_not_make(tmp_path, lag_
 
 
 def test_damaged_frames_folder_file_is_one_line(tmp_path):
-    from lag_core.video.store import FrameStore
-
     from lag_core.imageio import save_png
+    from lag_core.video.store import FrameStore
 
     store = FrameStore(tmp_path / "f", {"audio": "x", "video": {"fps": 2}}, frame_size=(8, 8), latent_shape=(1, 4, 2, 2)).open()
     store.save_latent(3, torch.zeros(1, 4, 2, 2))

@@ -72,11 +72,14 @@ def plan_song(mono: torch.Tensor, lyrics: str | None = None, genre: str | None =
 def segment_windows(plan: SongPlan, which=None) -> torch.Tensor:
     """The 10 s of audio around each segment's middle (of the segments `which`, default all),
     zero-padded at the song's ends `[S, 220500]`."""
-    half = CLIP_SAMPLES // 2
-    padded = torch.nn.functional.pad(plan.mono, (half, half))  # [T + 220500]
+    half, total = CLIP_SAMPLES // 2, plan.mono.shape[-1]
     segments = plan.segments if which is None else [plan.segments[i] for i in which]
-    starts = [int(round((s.start + s.end) / 2 * SAMPLE_RATE)) for s in segments]  # centre in the song = start in padded
-    return torch.stack([padded[c : c + CLIP_SAMPLES] for c in starts])  # [S, 220500]
+    windows = []
+    for s in segments:  # each window cut and padded on its own: a long song is never copied whole
+        lo = int(round((s.start + s.end) / 2 * SAMPLE_RATE)) - half
+        part = plan.mono[max(lo, 0) : max(0, min(lo + CLIP_SAMPLES, total))]
+        windows.append(torch.nn.functional.pad(part, (max(0, -lo), CLIP_SAMPLES - part.shape[-1] - max(0, -lo))))
+    return torch.stack(windows)  # [S, 220500]
 
 
 def segment_mfccs(plan: SongPlan, device=None, which=None) -> torch.Tensor:
