@@ -55,10 +55,12 @@ def has_look(image: torch.Tensor, genre: str, motif: str | None) -> bool:
     return judge_genre(pixels) == genre and (motif is None or judge_motif(pixels) == motif)
 
 
-def censored_median(steps: list[int | None], most: int) -> int | str:
+def censored_median(steps: list[int | None], most: int) -> int | str | None:
     """The median of steps-to-look where None means "not within `most` steps": such a run needs more,
     so it counts as more than any reached one (right-censored), not left out; the lower middle value,
     so a censored run is never averaged in. "> most" when the median itself was not reached."""
+    if not steps:
+        return None
     median = statistics.median_low([math.inf if c is None else c for c in steps])
     return int(median) if math.isfinite(median) else f"> {most}"
 
@@ -209,8 +211,7 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     figures["warm_steps_at_boundaries"] = boundary
     figures["warm_steps_inside_segments"] = inside
     figures["warm_steps_inside_median"] = censored_median(inside, args.cold_max)
-    warm_reached = [c for c in boundary if c is not None]
-    figures["warm_steps_at_boundaries_median"] = statistics.median(warm_reached) if warm_reached else None
+    figures["warm_steps_at_boundaries_median"] = censored_median(boundary, args.cold_max)
     if isinstance(median, int):
         figures["cold_over_warm_x"] = round(median / args.steps_per_frame, 1)
     else:

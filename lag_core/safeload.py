@@ -347,8 +347,11 @@ def atomic_path(target: str | os.PathLike):
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
         os.close(fd)
         yield Path(tmp)
-        with open(tmp, "rb") as f:  # on disk before the rename: a power loss leaves the old file, not an empty one
-            os.fsync(f.fileno())
+        fd = os.open(tmp, os.O_RDWR)  # on disk before the rename: a power loss leaves the old file, not an empty
+        try:  # one (a write handle: Windows' FlushFileBuffers refuses a read-only one)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions

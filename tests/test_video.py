@@ -43,8 +43,9 @@ def test_lrc_with_bom_tags_offset_repeats_and_word_stamps():
     ("[00:01.1234]a\n", "line 1: malformed time stamp '[00:01.1234]'"),
     ("[" + "9" * 400 + ":00]a\n", "line 1: malformed time stamp '[" + "9" * 19 + "...'"),
     ("[ti:x]\n[ar:y]\n", "no lyric lines with words"),
-    ("[offset:+5000]\n[00:01]a\n[00:02]b\n", "[offset:+5000] moves the stamps [00:01.00] and [00:02.00] before the start"),
-    ("[offset:+1000]\n[00:00.00]a\n[00:01.00]b\n", "[offset:+1000] moves the stamps [00:00.00] and [00:01.00] before"),
+    ("[offset:+5000]\n[00:01]a\n[00:02]b\n", "[offset:+5000] moves the stamps [00:01.00] and [00:02.00] to or before the start"),
+    ("[offset:+1000]\n[00:00.00]a\n[00:01.00]b\n", "[offset:+1000] moves the stamps [00:00.00] and [00:01.00] to or before"),
+    ("[Intro]\n[00:01.00]a\n[Chorus]\n[00:01.00]b\n", "line 4: duplicate time stamp [00:01.00]"),  # headers skipped
 ])
 def test_bad_lrc_is_one_line(text, says):
     with pytest.raises(InputError) as err:
@@ -92,8 +93,14 @@ def test_plan_segments_follow_lyrics_and_mfcc_windows_are_lags():
     assert torch.equal(last[: int(7.5 * SR)], mono[int(17.5 * SR):]) and not last[int(7.5 * SR):].any()
     assert torch.allclose(segment_mfccs(plan)[1], mfcc_lag(windows[1:2])[0])
     assert torch.equal(segment_windows(plan, [2, 1]), windows[[2, 1]])  # a few at a time: the same windows
-    early = segment_windows(plan_song(mono, "[00:00.00]a\n[00:02.00]b\n"), [0])[0]  # centred at 1 s: -4 s..6 s
-    assert not early[: 4 * SR].any() and torch.equal(early[4 * SR:], mono[: 6 * SR])
+
+    def padded_song_windows(plan):  # the reference: the whole song zero-padded by 5 s each side, then sliced
+        padded = torch.nn.functional.pad(plan.mono, (5 * SR, 5 * SR))
+        return torch.stack([padded[round((s.start + s.end) / 2 * SR):][: 10 * SR] for s in plan.segments])
+
+    for seconds, lyrics in ((25, "[00:00.00]a\n[00:02.00]b\n[00:24.90]c\n"), (3, "[00:00.00]a\n[00:01.00]b\n"), (10, None)):
+        song = plan_song(torch.randn(seconds * SR), lyrics)  # windows at the very start and end, and songs under 10 s
+        assert torch.equal(segment_windows(song), padded_song_windows(song)), seconds
     assert plan_song(mono, None, "pop").segments[0].genre == "pop"
     assert [s.lyrics for s in plan_song(mono).segments] == ["music"] * 2  # no lyrics: LAG's 10 s windows
 
@@ -432,11 +439,15 @@ def test_damaged_frames_folder_file_is_one_line(tmp_path):
     store.save_latent(5, torch.zeros(1, 4, 2, 2, dtype=torch.int64))  # hand-edited: another dtype, another shape
     store.save_latent(6, torch.zeros(1, 16, 2, 2))
     save_png(torch.rand(1, 6, 8, 3), store.frame_path(7))  # a frame of another size
-    for load in (lambda: store.latent(3), lambda: store.load_frame(4), lambda: store.latent(5), lambda: store.latent(6),
-                 lambda: store.load_frame(7)):
-        with pytest.raises(InputError, match=r"is damaged .*; delete that file and re-run to make it again") as err:
+    for load, why in ((lambda: store.latent(3), "latent_000003.safetensors is damaged (not a readable safetensors file)"),
+                      (lambda: store.load_frame(4), "frame_000004.png is damaged (not a readable PNG)"),
+                      (lambda: store.latent(5), "latent_000005.safetensors is damaged (its dtype is int64, expected a float latent)"),
+                      (lambda: store.latent(6), "latent_000006.safetensors is damaged (a latent of shape [1, 16, 2, 2], "
+                                                "this render's are [1, 4, 2, 2])"),
+                      (lambda: store.load_frame(7), "frame_000007.png is damaged (8x6 pixels, this render's frames are 8x8)")):
+        with pytest.raises(InputError) as err:
             load()
-        assert str(tmp_path) not in str(err.value).split("is damaged", 1)[1]  # the cause, not the path again
+        assert str(err.value) == f"frames folder '{store.folder}': {why}; delete that file and re-run to make it again"
     (store.folder / "settings.json").write_text("[" * 100_000 + "]" * 100_000)  # json.loads: RecursionError
     with pytest.raises(InputError, match="did not write"):
         FrameStore(store.folder, {"audio": "x", "video": {"fps": 2}}).open()

@@ -116,7 +116,8 @@ def make_video(job: VideoJob, callback=None) -> dict:
                        latent_shape=(1, vqgan.cfg.embed_dim, job.sampler.height // f, job.sampler.width // f)).open()
     result = render_video(vqgan, clip, plan, conds, job.sampler, job.video, store=store, keep=False, callback=callback)
     wave, sr = audio["waveform"], audio["sample_rate"]
-    clip_audio = {"waveform": wave[..., int(job.video.start * sr):], "sample_rate": sr}
+    first = int(job.video.start * sr)  # the frames' span only: the MP4 is cut to it anyway
+    clip_audio = {"waveform": wave[..., first : first + int(len(times) / job.video.fps * sr) + 1], "sample_rate": sr}
     write_mp4((store.load_frame(i)[0] for i in range(len(times))), out, job.video.fps, clip_audio, job.video.upscale)
     frames = len(times)
     optimised_s = result.seconds_optimised / max(1, result.optimised)

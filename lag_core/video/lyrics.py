@@ -53,7 +53,7 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
     offset = 0.0
     genre: str | None = None
     lines: list[TimedLine] = []
-    written: dict[int, float] = {}  # id of a line -> its stamp as written (before the offset and clamping)
+    written: dict[int, tuple[float, float]] = {}  # id of a line -> its stamp as written, and the offset in force
     previous_first = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -86,6 +86,9 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
                                          f"{', '.join(GENRES)}")
                 line = line[tag.end():].strip()
                 break  # a tag line carries nothing else
+            if not stamps and SECTION.fullmatch(line) and not LRC_START.match(line):
+                line = ""  # a section header ("[Chorus]"): not sung, not a stamp
+                break
             bad = re.match(r"\[[^\]]*\]?", line).group(0)
             bad = bad if len(bad) <= 24 else bad[:20] + "..."
             raise InputError(f"{source} line {number}: malformed time stamp '{bad}'; write [mm:ss.xx] (e.g. [01:02.50])")
@@ -102,14 +105,15 @@ def parse_lrc(text: str, source: str = "lyrics") -> list[TimedLine]:
         words = " ".join(WORD_STAMP.sub(" ", line).split())
         for t in stamps:
             lines.append(TimedLine(max(0.0, t), words, genre))
-            written[id(lines[-1])] = t + offset
+            written[id(lines[-1])] = (t + offset, offset)
     lines.sort(key=lambda x: x.time)
     for a, b in zip(lines, lines[1:]):
         if a.time == b.time:
-            if a.time == 0.0 and offset > 0 and min(written[id(a)], written[id(b)]) - offset < 0:
-                raise InputError(f"{source}: [offset:+{round(offset * 1000)}] moves the stamps {_fmt(written[id(a)])} and "
-                                 f"{_fmt(written[id(b)])} before the start of the song; lower the offset")
-            raise InputError(f"{source}: duplicate time stamp {_fmt(written[id(a)])} ('{a.text[:30]}' and "
+            (stamp_a, off_a), (stamp_b, off_b) = written[id(a)], written[id(b)]
+            if a.time == 0.0 and max(off_a, off_b) > 0 and min(stamp_a - off_a, stamp_b - off_b) < 0:
+                raise InputError(f"{source}: [offset:+{round(max(off_a, off_b) * 1000)}] moves the stamps {_fmt(stamp_a)} "
+                                 f"and {_fmt(stamp_b)} to or before the start of the song; lower the offset")
+            raise InputError(f"{source}: duplicate time stamp {_fmt(stamp_a)} ('{a.text[:30]}' and "
                              f"'{b.text[:30]}'); give each line its own time")
     if not any(line.text for line in lines):
         raise InputError(f"{source} has no lyric lines with words; give lines like [00:12.00] some words")

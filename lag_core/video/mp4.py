@@ -30,9 +30,9 @@ def check_output_path(path: str | os.PathLike, suffix: str = ".mp4", *, inputs=(
         raise InputError(f"the output must be a {suffix} file, found '{path}'")
     if path.exists() and not path.is_file():
         raise InputError(f"the output '{path}' exists and is not a regular file (a folder, a pipe, a device); choose another --out")
-    if path.is_file():
+    if os.path.lexists(path):  # a file, or a link (even a dangling one: the link is the user's too)
         for source in inputs:
-            if source is not None and Path(source).is_file() and os.path.samefile(path, source):
+            if source is not None and path.is_file() and Path(source).is_file() and os.path.samefile(path, source):
                 raise InputError(f"the output '{path}' is also an input of this job ('{source}'); choose another --out")
         if not force:
             raise InputError(f"the output '{path}' exists; pass --force to replace it, or choose another --out")
@@ -45,8 +45,6 @@ def check_output_path(path: str | os.PathLike, suffix: str = ".mp4", *, inputs=(
         os.unlink(probe)
     except OSError:
         raise InputError(f"the output folder '{folder}' is not writable; choose another --out") from None
-    if path.is_dir():
-        raise InputError(f"the output '{path}' is a folder; give a file name ending in {suffix}")
     return path
 
 
@@ -108,7 +106,7 @@ def _aac_audio(audio) -> tuple[np.ndarray, int]:
     if sr not in AAC_RATES:
         import soxr
 
-        data = np.ascontiguousarray(soxr.resample(data.T, sr, 48000, quality="HQ").T, dtype=np.float32)  # [C, T']
+        data = np.ascontiguousarray(soxr.resample(data.T, sr, 48000, quality="HQ").T.clip(-1, 1), dtype=np.float32)  # [C, T']
         sr = 48000
     return data, sr
 

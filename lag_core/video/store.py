@@ -54,11 +54,11 @@ class FrameStore:
                                  "frames folder; give an empty or new --frames-dir")
             # Temps a killed render left are cleaned by the next write of the same frame (safeload.atomic_path).
             if found != self.settings:
-                ours, theirs = _flat(self.settings), _flat(found if isinstance(found, dict) else {})
+                ours, theirs = _flat(self.settings), _flat(found)
                 differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
                 raise InputError(f"frames folder '{self.folder}' was made with other settings (differing: "
-                                 f"{', '.join(differ) or 'unreadable settings.json'}); re-run with its settings, give "
-                                 "another --frames-dir, or delete the folder to start over")
+                                 f"{', '.join(differ)}); re-run with its settings, give another --frames-dir, or delete "
+                                 "the folder to start over")
             return self
         if self.folder.is_dir() and any(self.folder.iterdir()):
             raise InputError(f"frames folder '{self.folder}' is not empty and has no {SETTINGS} of `lag video`; "
@@ -81,8 +81,7 @@ class FrameStore:
 
         save_png(image, self.frame_path(index))
 
-    def _damaged(self, path: Path, why) -> InputError:
-        why = str(why).replace(str(path), path.name).splitlines()[0][:80]
+    def _damaged(self, path: Path, why: str) -> InputError:
         return InputError(f"frames folder '{self.folder}': {path.name} is damaged ({why}); "
                           "delete that file and re-run to make it again")
 
@@ -92,8 +91,8 @@ class FrameStore:
         path = self.frame_path(index)
         try:
             image = load_image(path).permute(1, 2, 0)[None]  # [1, H, W, 3]
-        except ValueError as exc:
-            raise self._damaged(path, exc) from None
+        except ValueError:
+            raise self._damaged(path, "not a readable PNG") from None
         if self.frame_size is not None and tuple(image.shape[1:3]) != tuple(self.frame_size):
             raise self._damaged(path, f"{image.shape[2]}x{image.shape[1]} pixels, this render's frames are "
                                       f"{self.frame_size[1]}x{self.frame_size[0]}")
@@ -108,12 +107,16 @@ class FrameStore:
         from safetensors.torch import load_file
 
         try:
-            z = load_file(str(path))["latent"]
-        except (SafetensorError, KeyError, OSError) as exc:
-            raise self._damaged(path, exc) from None
-        if not z.is_floating_point() or (self.latent_shape is not None and tuple(z.shape) != tuple(self.latent_shape)):
-            raise self._damaged(path, f"a {z.dtype} latent of shape {list(z.shape)}, this render's are "
-                                      f"{list(self.latent_shape or ['...'])}")
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError):
+            raise self._damaged(path, "not a readable safetensors file") from None
+        z = tensors.get("latent")
+        if z is None:
+            raise self._damaged(path, "no 'latent' tensor in it")
+        if not z.is_floating_point():
+            raise self._damaged(path, f"its dtype is {str(z.dtype).replace('torch.', '')}, expected a float latent")
+        if self.latent_shape is not None and tuple(z.shape) != tuple(self.latent_shape):
+            raise self._damaged(path, f"a latent of shape {list(z.shape)}, this render's are {list(self.latent_shape)}")
         return z.float()
 
     def save_latent(self, index: int, z: torch.Tensor) -> None:
