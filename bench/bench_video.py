@@ -55,6 +55,11 @@ def has_look(image: torch.Tensor, genre: str, motif: str | None) -> bool:
     return judge_genre(pixels) == genre and (motif is None or judge_motif(pixels) == motif)
 
 
+def encode_frame(vqgan, frame: torch.Tensor) -> torch.Tensor:
+    """A rendered frame `[H, W, 3]` in 0..1 -> its latent `[1, D, h, w]` (a warm start from what was shown)."""
+    return vqgan.encode(frame.permute(2, 0, 1)[None] * 2 - 1).detach()
+
+
 def censored_median(steps: list[int | None], most: int) -> int | str | None:
     """The median of steps-to-look where None means "not within `most` steps": such a run needs more,
     so it counts as more than any reached one (right-censored), not left out; the lower middle value,
@@ -183,21 +188,22 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     figures["inbetween_cheaper_x"] = round(figures["s_per_optimised_frame"] / figures["s_per_inbetween_frame"], 1)
     warm_cfg = dataclasses.replace(cfg, steps=args.cold_max)
     cold, boundary = [], []
+    cold_seeds = [int(s) for s in args.cold_seeds.split(",")]
     for i, seg in enumerate(plan.segments):
         t = (seg.start + seg.end) / 2
         targets = target_at(plan, conds, t, 0.0)
-        cold.append([steps_to_look(vqgan, clip, targets, dataclasses.replace(cfg, steps=args.cold_max, seed=int(s) + i),
-                                   seg.genre, wanted_motif[i]) for s in args.cold_seeds.split(",")])
+        cold.append([steps_to_look(vqgan, clip, targets, dataclasses.replace(cfg, steps=args.cold_max, seed=s + i),
+                                   seg.genre, wanted_motif[i]) for s in cold_seeds])
         if i:  # a boundary: warm from the previous segment's last optimised frame
             last = max(f for f in song.keys if song.segments[f] == i - 1)
-            z = vqgan.encode(song.frames[last].permute(2, 0, 1)[None] * 2 - 1).detach()  # [1, D, h, w]
+            z = encode_frame(vqgan, song.frames[last])
             boundary.append(steps_to_look(vqgan, clip, targets, warm_cfg, seg.genre, wanted_motif[i], init_latent=z))
     # Warm frames inside a segment: each optimised frame from the one before it (re-encoded), towards its target.
     inside = []
     for prev, f in zip(song.keys, song.keys[1:]):
         seg = song.segments[f]
         if song.segments[prev] == seg:
-            z = vqgan.encode(song.frames[prev].permute(2, 0, 1)[None] * 2 - 1).detach()  # [1, D, h, w]
+            z = encode_frame(vqgan, song.frames[prev])
             targets = target_at(plan, conds, float(song.times[f]), SONG_TRANSITION)
             inside.append(steps_to_look(vqgan, clip, targets, warm_cfg, plan.segments[seg].genre, wanted_motif[seg], init_latent=z))
     runs = [c for per_segment in cold for c in per_segment]
@@ -216,6 +222,7 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
         figures["cold_over_warm_x"] = round(median / args.steps_per_frame, 1)
     else:
         figures["cold_over_warm_x"] = f"> {args.cold_max / args.steps_per_frame:.1f}"
+
 
 def beat_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
     # 2. Follows the beat: the pop chorus, every frame optimised, reactive vs not. Inside one scene

@@ -111,7 +111,7 @@ def generate(job: GenerateJob, callback=None) -> dict:
     if job.frames_dir:
         check_output(job.frames_dir, "--frames-dir", folder=True)
     if cfg.steps <= 0:
-        cfg.validate(1)
+        cfg.validate()
     image_specs = [split_weight(s) for s in job.image_prompts]
     prompt_images = [load_image(path) for path, _ in image_specs]
     init_image = load_image(job.init_image)[None] if job.init_image else None

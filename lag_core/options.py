@@ -122,12 +122,13 @@ class SamplerConfig:
     deterministic: bool = False
     precision: str = "auto"
 
-    def validate(self, factor: int) -> None:
+    def validate(self, factor: int | None = None) -> None:
+        """`factor`: the VQGAN's downsampling factor; None before the VQGAN is known (sizes only positive)."""
         for name in ("width", "height"):
             value = getattr(self, name)
-            if value <= 0 and factor == 1:  # checked before the VQGAN (and its factor) is known
+            if value <= 0 and factor is None:
                 raise InputError(f"{name} must be a positive number of pixels, found {value}; use e.g. 256")
-            if value <= 0 or value % factor:
+            if factor is not None and (value <= 0 or value % factor):
                 lo = max(factor, value // factor * factor)
                 raise InputError(
                     f"{name} must be a positive multiple of the VQGAN's downsampling factor {factor}, found {value}; "

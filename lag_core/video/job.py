@@ -92,7 +92,7 @@ def make_video(job: VideoJob, callback=None) -> dict:
     if os.path.abspath(frames_dir) == os.path.abspath(out):
         raise InputError(f"--frames-dir '{frames_dir}' is the output itself; give the frames their own folder")
     job.video.validate()
-    job.sampler.validate(1)
+    job.sampler.validate()
     if not job.attention and (job.vqgan or job.clip):
         raise InputError("with --vqgan/--clip, a video needs --attention FILE trained for that CLIP (`lag train --clip ...`)")
     lyrics = read_lyrics(job.lyrics)
@@ -110,7 +110,6 @@ def make_video(job: VideoJob, callback=None) -> dict:
     preset = job.preset or DEFAULT_PRESET
     models = [resolve(kind, name or preset).signature for kind, name in (("vqgan", job.vqgan), ("clip", job.clip),
                                                                          ("attention", attention_name))]
-
     f = vqgan.downsample_factor
     store = FrameStore(frames_dir, frame_settings(job, lyrics, models), frame_size=(job.sampler.height, job.sampler.width),
                        latent_shape=(1, vqgan.cfg.embed_dim, job.sampler.height // f, job.sampler.width // f)).open()
