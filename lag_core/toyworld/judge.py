@@ -2,15 +2,17 @@
 background) and its motif (from the colour of its foreground).
 
 The image is box-blurred first (so the verdict does not hinge on grain, which an autoencoder
-smooths away). Every pixel is given the nearest of a palette made of the motif colours and a ramp
-of greys (the renderer's backgrounds are hue-free grey):
+smooths away). Every pixel is given the nearest of a palette made of the motif colours, a ramp
+of greys and rap's teal (the renderer's other backgrounds are hue-free grey):
 
 * motif: the motif colour that covers the most pixels (at least `MIN_MOTIF_SHARE` of them);
 * genre: the nearest of four centroids, measured on renders of every genre x motif combination
-  (fixed seeds, computed once), of a few numbers of the grey pixels (nearest a grey and nearly
-  hue-free, so the tinted blobs a sampler leaves do not count as background): their median brightness,
-  the brightness of the top and the bottom third, and the share of near-black pixels. Grain is
-  left out: the autoencoder smooths it away, so a sampled metal picture has none.
+  (fixed seeds, computed once), of a few numbers of the background pixels (nearest a grey and nearly
+  hue-free, or nearest rap's teal; the tinted blobs a sampler leaves do not count as background):
+  their median brightness, the brightness of the top and the bottom third, and the share that is
+  rap's teal; a background at least `RAP_TEAL_SHARE` teal is rap outright (a sampler draws a colour as
+  blobs, rarely as a whole field). Grain is left out: the autoencoder smooths it away, so a sampled
+  metal picture has none.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ import functools
 import numpy as np
 
 from ..options import GENRES
-from .render import render_combo
+from .render import RAP_TINT, render_combo
 from .vocab import MOTIF_NAMES, MOTIF_RGB
 
 MIN_MOTIF_SHARE = 0.01
+# Teal is rap's alone: a picture whose background is at least this share teal is rap, whatever the
+# greys say (renders: rap 0.90-1.00; metal at most 0.11, where grain blurs a green or blue edge).
+RAP_TEAL_SHARE = 0.25
 MAX_GREY_CHROMA = 0.12  # a background pixel is nearly hue-free (off-palette tints are not background)
 _GREYS = np.linspace(0, 200, 12)[:, None].repeat(3, 1) / 255.0  # [12, 3]: background ramp (white is the snow motif)
-_PALETTE = np.concatenate([np.array([MOTIF_RGB[m] for m in MOTIF_NAMES], np.float32) / 255.0, _GREYS])  # [8 + 12, 3]
+_TINT = np.array([RAP_TINT], np.float32) / 255.0  # [1, 3]: rap's background, the one background with a hue
+_PALETTE = np.concatenate([np.array([MOTIF_RGB[m] for m in MOTIF_NAMES], np.float32) / 255.0, _GREYS, _TINT])  # [8 + 12 + 1, 3]
 
 
 def _as_float(img) -> np.ndarray:
@@ -66,13 +72,15 @@ def features(img) -> np.ndarray:
     x = _blur(_as_float(img))
     lum = x.mean(-1)
     chroma = x.max(-1) - x.min(-1)
-    grey = (_classes(x) >= len(MOTIF_NAMES)) & (chroma < MAX_GREY_CHROMA)  # [H, W]: background pixels
+    cls = _classes(x)
+    tint = cls == len(_PALETTE) - 1
+    grey = ((cls >= len(MOTIF_NAMES)) & (chroma < MAX_GREY_CHROMA)) | tint  # [H, W]: background pixels
     if grey.mean() < 0.1:
         grey = np.ones_like(grey)
     h = lum.shape[0] // 3
     top, bottom = lum[:h][grey[:h]], lum[-h:][grey[-h:]]
     return np.array([np.median(lum[grey]), np.median(top) if top.size else np.median(lum[grey]),
-                     np.median(bottom) if bottom.size else np.median(lum[grey]), (lum[grey] < 0.1).mean()],
+                     np.median(bottom) if bottom.size else np.median(lum[grey]), tint[grey].mean()],
                     dtype=np.float64)
 
 
@@ -86,6 +94,8 @@ def _centroids() -> tuple[np.ndarray, np.ndarray]:
 
 
 def judge_genre(img) -> str:
+    f = features(img)
+    if f[-1] >= RAP_TEAL_SHARE:
+        return "rap"
     centroids, scale = _centroids()
-    f = features(img) / scale
-    return GENRES[int(np.argmin(((centroids - f) ** 2).sum(1)))]
+    return GENRES[int(np.argmin(((centroids - f / scale) ** 2).sum(1)))]
