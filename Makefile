@@ -38,7 +38,7 @@ workflows: $(STAMP)
 clean:
 	rm -rf $(VENV) output .pytest_cache .ruff_cache .comfyui
 
-# Rebuild the embedded toy world (about 45 minutes on 2 cores): the CLIP from scratch (25 min, both
+# Rebuild the embedded toy world (about 41 minutes on 2 cores): the CLIP from scratch (25 min, both
 # cores), then the autoencoder fine-tuned from the shipped one (15 min), then lyric attention (both
 # kinds, over words) on the bundled sample with the new CLIP. The autoencoder from scratch instead:
 # `lag toyworld train-vqgan --out FILE --minutes 38 --threads 1`.
