@@ -2,7 +2,7 @@
 
 Two independent axes, so that every genre x motif combination renders and can be judged:
 
-* The **genre** sets the background (a grey level), its texture and the kind of shapes:
+* The **genre** sets the background (a grey level, or rap's teal), its texture and the kind of shapes:
   metal: dark grey, heavy grain, lightning zigzags; pop: light grey, clean, circles;
   rnb: a mid-grey vertical gradient, smooth, waves; rap: teal, clean, squares.
 * The **motif** (a content word of the lyrics, `vocab.MOTIFS`) sets the colour of every shape in

@@ -56,8 +56,9 @@ COMMON_WORDS = 10_000  # the BPE vocabulary's most frequent whole words, as more
 
 @functools.lru_cache(maxsize=1)
 def common_words() -> tuple[str, ...]:
-    """Filler drawn from the toy CLIP's own tokenizer: its `COMMON_WORDS` most frequent whole words
-    (merge order), less the motif forms and the genre phrases' words. Captions that hold them teach
+    """Filler drawn from the toy CLIP's own tokenizer: the first `COMMON_WORDS` lower-case whole-word
+    tokens of its vocabulary (single letters, then the BPE's merges, most frequent first), less the
+    motif forms and the genre phrases' words. Captions that hold them teach
     the CLIP that a word outside the vocabulary has no look; with `FILLER` alone, a word it never saw
     ("us", "when" in the held-out lines) kept a random embedding that lyric attention could pick."""
     from open_clip.tokenizer import SimpleTokenizer
