@@ -163,7 +163,7 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
             per_seed.append(f"seed {seed}: genre {sum(g)}/{len(g)}, motif {sum(m)}/{len(m)}")
             if song is None:  # the first seed with scenes: continuity, cost and the per-frame strings below
                 song, figures["song_render_s"], figures["scene_starts"] = out, round(seconds, 1), scene_starts(conds, cut)
-                figures["judged_per_frame"] = "".join(j[0] for j in judged)
+                figures["judged_per_frame"] = " ".join(j[:2] for j in judged)  # me po rn ra: one letter would not tell rnb from rap
                 figures["judged_motif_per_frame"] = " ".join((j or "-")[:2] for j in motifs)
         figures[f"lyrics_{name}_per_seed"] = per_seed
         figures[f"lyrics_{name}_genre"] = f"{sum(genre_hits)}/{len(genre_hits)}"
@@ -171,7 +171,7 @@ def song_figures(args, vqgan, clip, plan, conds, cfg, figures) -> None:
         figures[f"lyrics_{name}_genre_share"] = round(sum(genre_hits) / len(genre_hits), 3)
         figures[f"lyrics_{name}_motif_share"] = round(sum(motif_hits) / len(motif_hits), 3) if motif_hits else None
     wanted_motif = [motif_of_line(seg.lyrics) for seg in plan.segments]
-    figures["wanted_per_frame"] = "".join(plan.segments[s].genre[0] for s in song.segments)
+    figures["wanted_per_frame"] = " ".join(plan.segments[s].genre[:2] for s in song.segments)
     figures["wanted_motif_per_segment"] = [m or "-" for m in wanted_motif]
 
     # 3. Continuity: change between consecutive frames inside a segment vs across a boundary.
