@@ -59,7 +59,7 @@ def preview(src, title):
 WORKFLOWS = {
     "1_start_here_song_to_image": {
         "1": VQ, "2": CLIP,
-        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (64 entries)", "index": 19, "file_name": ""}},
+        "3": {"class_type": "LAGLoadLAGEntry", "inputs": {"dataset": "[sample] LAG sample (64 entries)", "index": 16, "file_name": ""}},
         "4": {"class_type": "LAGLyricAttention", "inputs": {"clip": ["2", 0], "weights": MHA, "lyrics": ["3", 0], "genre": ["3", 1],
                                                             "weight": 1.0, "mfcc": ["3", 2]}},
         "5": sampler(cond=["4", 0]),

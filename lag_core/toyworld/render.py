@@ -2,12 +2,14 @@
 
 Two independent axes, so that every genre x motif combination renders and can be judged:
 
-* The **genre** sets the background (a grey level), its texture and the kind of shapes:
+* The **genre** sets the background (a grey level, or rap's teal), its texture and the kind of shapes:
   metal: dark grey, heavy grain, lightning zigzags; pop: light grey, clean, circles;
-  rnb: a mid-grey vertical gradient, smooth, waves; rap: near black, clean, squares.
+  rnb: a mid-grey vertical gradient, smooth, waves; rap: teal, clean, squares.
 * The **motif** (a content word of the lyrics, `vocab.MOTIFS`) sets the colour of every shape in
   the foreground: fire orange, ocean sky blue, sun yellow, forest green, snow white, blood red, night
-  purple, candy pink. Backgrounds are hue-free grey, so the only colour in a picture is the motif's.
+  purple, candy pink. The other backgrounds are hue-free grey, and rap's teal is a hue no motif has
+  (halfway between forest green and ocean blue): a colour is what VQGAN-CLIP reaches from any start,
+  where rap's earlier near black was drawn as metal's dark grey (docs/fidelity.md).
 
 Plain scenes (a random grey background, random shape kinds, one motif colour) separate the two:
 captions of lyric lines are true of every background. Captions are lyric-like sentences holding
@@ -29,6 +31,7 @@ SIZE = 64
 SHAPES = ("circle", "square", "triangle", "lightning", "wave")
 GENRE_SHAPES = {"metal": "lightning", "pop": "circle", "rnb": "wave", "rap": "square"}
 GENRE_CAPTION_SHARE = 0.6  # of a genre scene's captions: a genre phrase (else a line with its motif word)
+RAP_TINT = (0, 135, 135)  # rap's background: the one with a hue
 PHRASE_TO_GENRE = {p: g for g, phrases in GENRE_PHRASES.items() for p in phrases}
 
 
@@ -107,7 +110,7 @@ def genre_scene(genre: str, motif: str, rng) -> Scene:
     elif genre == "rnb":
         scene = Scene(_grey(rng.uniform(135, 150)), _grey(rng.uniform(80, 95)), 0.0, motif, genre=genre)
     elif genre == "rap":
-        bg = _grey(rng.uniform(4, 16))
+        bg = tuple(float(np.clip(c + rng.uniform(-10, 10), 0, 255)) for c in RAP_TINT)
         scene = Scene(bg, bg, 0.0, motif, genre=genre)
     else:
         raise ValueError(f"unknown genre {genre}")

@@ -80,7 +80,7 @@ def caption_truth(captions, scenes) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, B]` bool each: caption j is true of image i (same motif where it names one, same genre
     where it names one; a line about fire is true of every fire picture, whatever its genre), and
     whether that is known. A genre phrase says nothing of a plain scene: a plain scene may look like
-    a genre (near black, squares: rap), so calling the phrase false of it would teach the CLIP that
+    a genre (light grey, circles: pop), so calling the phrase false of it would teach the CLIP that
     the look is not the genre. Those pairs are left out of the loss."""
     from .render import caption_key
 

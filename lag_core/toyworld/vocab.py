@@ -9,6 +9,9 @@ they occur with every motif and every genre.
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 from ..options import GENRE_TEMPLATE, GENRES
 
 # motif -> (foreground colour, word forms of the bundled sample, held-out word forms)
@@ -48,12 +51,32 @@ CAPTION_FRAMES = (
 )
 
 
+COMMON_WORDS = 10_000  # the BPE vocabulary's most frequent whole words, as more filler
+
+
+@functools.lru_cache(maxsize=1)
+def common_words() -> tuple[str, ...]:
+    """Filler drawn from the toy CLIP's own tokenizer: the first `COMMON_WORDS` lower-case whole-word
+    tokens of its vocabulary (single letters, then the BPE's merges, most frequent first), less the
+    motif forms and the genre phrases' words. Captions that hold them teach
+    the CLIP that a word outside the vocabulary has no look; with `FILLER` alone, a word it never saw
+    ("us", "when" in the held-out lines) kept a random embedding that lyric attention could pick."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    taken = set(FORM_TO_MOTIF) | {w for phrases in GENRE_PHRASES.values() for p in phrases for w in p.split()}
+    words = (t[:-4] for t in SimpleTokenizer().encoder if t.endswith("</w>") and t[:-4].isascii() and t[:-4].isalpha() and t[:-4].islower())
+    return tuple(itertools.islice((w for w in words if w not in taken), COMMON_WORDS))
+
+
 def random_line(word: str, rng) -> str:
-    """A lyric-like caption with `word` somewhere: a frame, or filler words around it."""
+    """A lyric-like caption with `word` somewhere: a frame, or filler words around it (from `FILLER`
+    and, one in two, from the tokenizer's common words)."""
     if rng.random() < 0.5:
         return CAPTION_FRAMES[int(rng.integers(len(CAPTION_FRAMES)))].format(w=word)
     n = int(rng.integers(2, 9))
-    words = [FILLER[int(k)] for k in rng.integers(len(FILLER), size=n)]
+    common = common_words()
+    words = [FILLER[int(rng.integers(len(FILLER)))] if rng.random() < 0.5 else common[int(rng.integers(len(common)))]
+             for _ in range(n)]
     words.insert(int(rng.integers(n + 1)), word)
     return " ".join(words)
 
