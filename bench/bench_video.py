@@ -12,7 +12,7 @@ embedded toy world at its native 64 px, judged by the toy world's pixel judge (n
   steps a warm start needs inside segments (from the previous optimised frame) and at each segment
   boundary (from the previous segment's last optimised frame).
 
-    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--seeds 1,2,3,4] [--threads 2] [--json FILE]
+    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--seeds 1,2,3,4] [--restarts 4] [--threads 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2,3,4", help="seeds of the whole-song renders (follows the lyrics)")
     parser.add_argument("--scene-cut", type=float, default=VideoConfig.scene_cut)
     parser.add_argument("--first-steps", type=int, default=30)
+    parser.add_argument("--restarts", type=int, default=SamplerConfig.restarts,
+                        help="random starts of every cold start (the steps to the look count the trials too)")
     parser.add_argument("--beat-fps", type=float, default=6.0)
     parser.add_argument("--beat-seconds", type=float, default=4.0, help="seconds of the beat render inside one scene")
     parser.add_argument("--cold-max", type=int, default=60, help="most steps a cold start may take to reach the look")
@@ -113,7 +115,8 @@ def main() -> int:
     audio = load_audio(SONG_DIR / f"{SONG_NAME}.ogg")
     plan = plan_song(to_mono_22050(audio)[0], (SONG_DIR / f"{SONG_NAME}.lrc").read_text(encoding="utf-8-sig"))
     conds = segment_conditionings(plan, loaded, clip)
-    cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=0.15, cutn=16, seed=1, init="random")
+    cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=0.15, cutn=16, seed=1, init="random",
+                        restarts=args.restarts)
     figures: dict = {"threads": args.threads, "segments": len(plan.segments)}
 
     if not args.beat_only:

@@ -138,7 +138,7 @@ def generate(job: GenerateJob, callback=None) -> dict:
         if callback is not None:
             callback(step, total, info)
         if frames_dir is not None and "frame" in info:
-            written.append(save_png(info["frame"], frames_dir / f"frame_{step:05d}.png"))
+            written.append(save_png(info["frame"], frames_dir / f"frame_{info.get('frame_step', step):05d}.png"))
 
     result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_image, callback=on_step)
     out = save_png(result.image, job.out)
@@ -146,7 +146,9 @@ def generate(job: GenerateJob, callback=None) -> dict:
         "out": str(out),
         "steps": result.steps,
         "seconds": round(result.seconds, 3),
-        "it_per_s": round(result.steps / result.seconds, 3),
+        "it_per_s": round(cfg.total_steps() / result.seconds, 3),  # optimiser steps, the starts' trials included
+        "starts": cfg.starts(),
+        "start": result.start,
         "loss_first": result.losses[0],
         "loss_last": result.losses[-1],
         "size": [cfg.width, cfg.height],

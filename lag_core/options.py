@@ -16,6 +16,8 @@ from .errors import InputError
 GENRES = ("metal", "pop", "rnb", "rap")  # genreIdx order of the LAG release: metal 0, pop 1, rnb 2, rap 3
 OPTIMIZERS = ("adam", "adamw", "adagrad", "adamax", "sgd", "rmsprop", "radam", "nadam")
 INIT_MODES = ("random", "grey", "noise", "image")  # random codes | flat mid grey | pixel noise | an init image
+RESTART_INITS = ("random", "noise")  # the starts that differ by seed: the ones `restarts` chooses among
+MAX_RESTARTS = 16
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION_KINDS = ("mha", "bahdanau")
 # What lyric attention attends over (its keys and values):
@@ -112,6 +114,10 @@ class SamplerConfig:
     seed: int = 0
     init: str = "random"  # one of INIT_MODES
     init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
+    # Random starts tried for `trial_steps()` steps each; the one CLIP scores best goes on (a cold run costs
+    # `total_steps()`: 1.6x with 4). From a random start a picture can stall on a wrong colour; CLIP's score
+    # after a fifth of the steps tells which starts did (docs/fidelity.md).
+    restarts: int = 4
     cutn: int = 32
     cut_pow: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -151,28 +157,51 @@ class SamplerConfig:
         check_number("ema", self.ema, 0, 1, hi_open=True)
         if self.save_every < 0:
             raise InputError(f"save_every must be 0 (off) or positive, found {self.save_every}")
+        check_number("restarts", self.restarts, 1, MAX_RESTARTS, integer=True)
         for name in ("flip", "degrees", "translate", "scale", "jitter", "noise"):
             check_number(f"augmentation {name}", getattr(self.augment, name), 0, 180 if name == "degrees" else 1)
         self._check_frame_memory()
 
+    def starts(self) -> int:
+        """Starts a cold run tries: `restarts` from a random or noise start; a grey or image start
+        (the same whatever the seed) is one start."""
+        return self.restarts if self.init in RESTART_INITS else 1
+
+    def trial_steps(self) -> int:
+        """Steps each start runs before the best goes on (0: one start, no trials)."""
+        return max(1, self.steps // 5) if self.starts() > 1 else 0
+
+    def total_steps(self) -> int:
+        """Optimiser steps of a cold run, trials included: what a progress bar counts."""
+        return self.steps + (self.starts() - 1) * self.trial_steps()
+
     def frame_count(self) -> int:
+        """Frames of a run: one every `save_every` of its `steps` (with restarts, of the start that goes on)."""
         return self.steps // self.save_every if self.save_every and self.steps > 0 else 0
+
+    def frames_held(self) -> int:
+        """Frames in memory at most: the run's when kept, and every start's trial frames until the choice
+        (the chosen start's then count among the run's)."""
+        trial = self.trial_steps() // self.save_every if self.save_every else 0
+        return self.frame_count() + (self.starts() - 1) * trial if self.keep_frames else self.starts() * trial
 
     def _check_frame_memory(self) -> None:
         """Kept frames are float32 `[F, H, W, 3]`: refuse before running when they would not fit."""
         from .memory import format_bytes, physical_memory_bytes
 
-        if not self.keep_frames or not self.frame_count():
+        if not self.frames_held():
             return
-        needed = self.frame_count() * self.height * self.width * 3 * 4
+        needed = self.frames_held() * self.height * self.width * 3 * 4
         explicit = self.max_frame_bytes is not None
         limit = self.max_frame_bytes if explicit else physical_memory_bytes() // 4
         if needed > limit:
             allowed = "max_frame_bytes" if explicit else "a quarter of this machine's memory"
             raise InputError(
-                f"keeping {self.frame_count()} frames (a frame every {self.save_every} of {self.steps} steps) of "
+                f"keeping {self.frames_held()} frames (a frame every {self.save_every} of {self.steps} steps"
+                f"{f', and of the trials of {self.starts()} starts' if self.trial_steps() >= self.save_every else ''}) of "
                 f"{self.width}x{self.height} needs {format_bytes(needed)} of memory, more than the {format_bytes(limit)} "
-                f"allowed ({allowed}); keep a frame less often, or run fewer steps or a smaller size"
+                f"allowed ({allowed}); keep a frame less often, or run fewer steps{', fewer restarts' if self.starts() > 1 else ''} "
+                f"or a smaller size"
             )
 
 

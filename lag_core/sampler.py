@@ -9,6 +9,7 @@ optimiser; after each step it is clamped to the codebook's range.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -40,6 +41,7 @@ OPTIMIZER_CLASSES = {
 assert tuple(OPTIMIZER_CLASSES) == OPTIMIZERS
 
 Callback = Callable[[int, int, dict], None]
+SCORE_DRAWS = 2  # draws of cutouts that score each start after its trial (restarts)
 
 
 @dataclass
@@ -50,6 +52,56 @@ class SampleResult:
     seconds: float
     steps: int
     latent: torch.Tensor  # [1, D, h, w] the final latent (the EMA's with ema > 0), on CPU
+    start: int = 0  # which of the `restarts` random starts went on
+    start_scores: list[float] | None = None  # each start's loss after its trial (restarts > 1), lower is better
+
+
+class _Run:
+    """One start of the sampler: its latent, optimiser and EMA, stepped from outside."""
+
+    def __init__(self, z0: torch.Tensor, cfg: SamplerConfig, bounds: tuple[torch.Tensor, torch.Tensor], amp_dtype, index: int = 0):
+        self.z0, self.cfg, self.bounds, self.amp_dtype, self.index = z0, cfg, bounds, amp_dtype, index
+        self.z = z0.clone().requires_grad_(True)
+        self.optimizer = OPTIMIZER_CLASSES[cfg.optimizer.lower()]([self.z], lr=cfg.lr)
+        self.z_ema = z0.clone() if cfg.ema > 0 else None
+        self.losses: list[float] = []
+        self.trial_frames: list[tuple[int, torch.Tensor]] = []  # (own step, frame [1, H, W, 3]) while on trial
+
+    def loss(self, z: torch.Tensor, vqgan, clip, targets: Targets, gen) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP's loss of latent `z` decoded, on `cutn` cutouts drawn from `gen`; and the image `[1, 3, H, W]`."""
+        cfg = self.cfg
+        with autocast(z.device, self.amp_dtype):
+            image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
+            image = ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
+            cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
+            embeds = clip.image_features(cutouts)  # [cutn, D]
+        loss = targets_loss(embeds, targets)
+        if cfg.init_weight:
+            loss = loss + cfg.init_weight * F.mse_loss(z, self.z0)
+        return loss, image
+
+    def step(self, vqgan, clip, targets: Targets, gen) -> torch.Tensor:
+        """One optimiser step; returns the image CLIP scored."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, image = self.loss(self.z, vqgan, clip, targets, gen)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.z.clamp_(*self.bounds)
+            if self.z_ema is not None:
+                self.z_ema.mul_(self.cfg.ema).add_(self.z, alpha=1 - self.cfg.ema)
+        self.losses.append(float(loss.detach()))
+        return image
+
+    @torch.no_grad()
+    def score(self, vqgan, clip, targets: Targets) -> float:
+        """The loss of what this run would output, on the same cutouts for every start (a generator
+        seeded alike: starts compared on equal terms), averaged over `SCORE_DRAWS` draws."""
+        gen = torch.Generator(device=self.z.device).manual_seed(int(self.cfg.seed))
+        return sum(float(self.loss(self.output(), vqgan, clip, targets, gen)[0]) for _ in range(SCORE_DRAWS)) / SCORE_DRAWS
+
+    def output(self) -> torch.Tensor:
+        return self.z_ema if self.z_ema is not None else self.z
 
 
 class ClampWithGrad(torch.autograd.Function):
@@ -192,7 +244,16 @@ def sample_vqgan_clip(
     `cfg.validate` checked before the run; without it they only go to the callback.
 
     `init_latent` (`[1, D, h, w]`, e.g. a previous `SampleResult.latent`) warm-starts the run from
-    that latent instead of `cfg.init`: a video's next frame continues the previous one."""
+    that latent instead of `cfg.init`: a video's next frame continues the previous one.
+
+    With `cfg.restarts` > 1 a cold run from a random or noise start tries that many starts for `cfg.trial_steps()` steps
+    each, scores what each would output on the same cutouts, and the best goes on to `cfg.steps`
+    (a warm, grey or image start is one start). The callback then counts every step, trials included
+    (`cfg.total_steps()`), and gets `info["start"]` during the trials. Frames are of the start that
+    goes on: its trial's are held until the choice, then passed to the callback, one call each
+    (`step` not advancing). `info["frame_step"]` is a frame's step in its own run (1..`cfg.steps`)."""
+    if init_latent is not None and cfg.restarts > 1:
+        cfg = dataclasses.replace(cfg, restarts=1)
     cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
     _check_memory(vqgan, clip, cfg, device)
@@ -214,53 +275,73 @@ def sample_vqgan_clip(
         with torch.no_grad():
             z_min, z_max = (t.float() for t in vqgan.codebook_range())
             if init_latent is None:
-                z0 = _initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
+                # Start 0 is what a run of one start draws: restarts 1 is the plain sampler.
+                starts = [_initial_latent(vqgan, cfg, init_image, gen, device).float().clamp(z_min, z_max)
+                          for _ in range(cfg.starts())]
             else:
-                z0 = _warm_latent(vqgan, cfg, init_latent, device).clamp(z_min, z_max)
-        z = z0.clone().requires_grad_(True)
-        optimizer = OPTIMIZER_CLASSES[cfg.optimizer.lower()]([z], lr=cfg.lr)
-        z_ema = z0.clone() if cfg.ema > 0 else None
-        losses: list[float] = []
+                starts = [_warm_latent(vqgan, cfg, init_latent, device).clamp(z_min, z_max)]  # a warm start is one start
+        runs = [_Run(z0, cfg, (z_min, z_max), amp_dtype, k) for k, z0 in enumerate(starts)]
+        total = cfg.total_steps()
         # Allocated once, at the size validate() accepted: never grows, never concatenated.
         frames = torch.empty((cfg.frame_count(), cfg.height, cfg.width, 3)) if cfg.keep_frames and cfg.frame_count() else None
-        kept = 0
-        for step in range(1, cfg.steps + 1):
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, amp_dtype):
-                image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
-                image = ClampWithGrad.apply(image.float().add(1).div(2), 0.0, 1.0)
-                cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
-                embeds = clip.image_features(cutouts)  # [cutn, D]
-            loss = targets_loss(embeds, targets)
-            if cfg.init_weight:
-                loss = loss + cfg.init_weight * F.mse_loss(z, z0)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                z.clamp_(z_min, z_max)
-                if z_ema is not None:
-                    z_ema.mul_(cfg.ema).add_(z, alpha=1 - cfg.ema)
-            losses.append(float(loss.detach()))
+        progress = 0
+
+        def keep(own_step: int, frame: torch.Tensor) -> None:
+            """A frame of the run that goes on: into `frames`, and to the callback."""
+            if frames is not None:
+                frames[own_step // cfg.save_every - 1] = frame[0]
+
+        def step(run: _Run, own_step: int, trial: bool) -> None:
+            nonlocal progress
+            image = run.step(vqgan, clip, targets, gen)
+            progress += 1
             frame = None
-            if cfg.save_every and step % cfg.save_every == 0 and (frames is not None or callback is not None):
-                frame = render_latent(vqgan, z_ema if z_ema is not None else z)  # [1, H, W, 3]
-                if frames is not None:
-                    frames[kept] = frame[0]
-                    kept += 1
+            if cfg.save_every and own_step % cfg.save_every == 0 and (frames is not None or callback is not None):
+                frame = render_latent(vqgan, run.output())  # [1, H, W, 3]
+                if trial:  # held until it is known which start goes on
+                    run.trial_frames.append((own_step, frame))
+                    frame = None
+                else:
+                    keep(own_step, frame)
             if callback is not None:
-                info = {"loss": losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
+                info = {"loss": run.losses[-1], "image": to_image_layout(image)}  # a copy to the CPU: only when asked
                 if frame is not None:
-                    info["frame"] = frame
-                callback(step, cfg.steps, info)
-        z_out = z_ema if z_ema is not None else z
-        final = render_latent(vqgan, z_out)
+                    info["frame"], info["frame_step"] = frame, own_step
+                if trial:
+                    info["start"] = run.index
+                callback(progress, total, info)
+
+        first = 1
+        if len(runs) > 1:
+            trial_steps = cfg.trial_steps()
+            for run in runs:
+                for own_step in range(1, trial_steps + 1):
+                    step(run, own_step, trial=True)
+            scores = [run.score(vqgan, clip, targets) for run in runs]
+            best = min(range(len(runs)), key=scores.__getitem__)
+            log.debug("restarts: start %d of %d goes on (scores %s)", best, len(runs), [round(x, 4) for x in scores])
+            run, first = runs[best], trial_steps + 1
+            for own_step, frame in run.trial_frames:  # the chosen start's frames of its trial, now they count
+                keep(own_step, frame)
+                if callback is not None:
+                    callback(progress, total, {"loss": run.losses[own_step - 1], "frame": frame, "frame_step": own_step,
+                                               "start": run.index})
+            for other in runs:
+                other.trial_frames.clear()
+        else:
+            run, scores = runs[0], None
+        for own_step in range(first, cfg.steps + 1):
+            step(run, own_step, trial=False)
+        final = render_latent(vqgan, run.output())
     return SampleResult(
         image=final,
         frames=frames,
-        losses=losses,
+        losses=run.losses,
         seconds=time.perf_counter() - start,
         steps=cfg.steps,
-        latent=z_out.detach().float().cpu(),
+        latent=run.output().detach().float().cpu(),
+        start=run.index,
+        start_scores=scores,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lag_core.options import INIT_MODES, OPTIMIZERS, PRECISIONS, AugmentConfig, SamplerConfig
+from ..lag_core.options import INIT_MODES, MAX_RESTARTS, OPTIMIZERS, PRECISIONS, AugmentConfig, SamplerConfig
 from .common import progress
 
 A, S = AugmentConfig, SamplerConfig  # their field defaults are the inputs' defaults
@@ -15,11 +15,13 @@ def sampler_config(options: dict | None, **fields) -> SamplerConfig:
     aug = AugmentConfig(enabled=o.get("augment", A.enabled), flip=o.get("flip", A.flip), degrees=o.get("degrees", A.degrees),
                         noise=o.get("noise", A.noise), jitter=o.get("jitter", A.jitter))
     return SamplerConfig(**fields, init_weight=o.get("init_weight", S.init_weight), augment=aug, ema=o.get("ema", S.ema),
-                         deterministic=o.get("deterministic", S.deterministic), precision=o.get("precision", S.precision))
+                         deterministic=o.get("deterministic", S.deterministic), precision=o.get("precision", S.precision),
+                         restarts=o.get("restarts", S.restarts))
 
 
 class LAGSamplerOptions:
-    DESCRIPTION = "Rarely changed VQGAN-CLIP settings: augmentations, latent EMA, init weight, determinism, precision."
+    DESCRIPTION = ("Rarely changed VQGAN-CLIP settings: augmentations, latent EMA, init weight, determinism, precision, "
+                   "and restarts (several random starts, the best goes on).")
     CATEGORY = "LAG/sampling"
     RETURN_TYPES = ("LAG_SAMPLER_OPTIONS",)
     RETURN_NAMES = ("options",)
@@ -38,11 +40,15 @@ class LAGSamplerOptions:
             "init_weight": ("FLOAT", {"default": S.init_weight, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "Pull towards the initial latent."}),
             "deterministic": ("BOOLEAN", {"default": S.deterministic, "tooltip": "Deterministic kernels: identical output for identical inputs on CPU."}),
             "precision": (list(PRECISIONS), {"default": S.precision, "tooltip": "Autocast precision on CUDA (CPU always runs fp32)."}),
+        }, "optional": {  # optional: API prompts written before it still validate
+            "restarts": ("INT", {"default": S.restarts, "min": 1, "max": MAX_RESTARTS, "tooltip":
+                         "Random starts to try for a fifth of the steps each; the one CLIP scores best goes on (1: one start). "
+                         "Costs (restarts - 1) fifths more steps; a picture stuck on a wrong colour is rarer. Video: each cold start."}),
         }}
 
-    def make(self, augment, flip, degrees, noise, jitter, ema, init_weight, deterministic, precision):
+    def make(self, augment, flip, degrees, noise, jitter, ema, init_weight, deterministic, precision, restarts=S.restarts):
         return ({"augment": augment, "flip": flip, "degrees": degrees, "noise": noise, "jitter": jitter, "ema": ema,
-                 "init_weight": init_weight, "deterministic": deterministic, "precision": precision},)
+                 "init_weight": init_weight, "deterministic": deterministic, "precision": precision, "restarts": restarts},)
 
 
 class LAGVQGANCLIPSampler:
@@ -119,6 +125,6 @@ class LAGVQGANCLIPSampler:
             parts.append(image_targets(clip, [img.permute(2, 0, 1) for img in image_prompt]))
         targets = Targets.cat(parts)
         init_tensor = init_image[:1].permute(0, 3, 1, 2).clone() if init_image is not None else None
-        result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_tensor, callback=progress(steps, preview_every))
+        result = sample_vqgan_clip(vqgan, clip, targets, cfg, init_image=init_tensor, callback=progress(cfg.total_steps(), preview_every))
         frames = result.frames if result.frames is not None else result.image
         return (result.image, frames.to(torch.float32))

@@ -10,15 +10,17 @@ def test_generate_json_summary_and_frames(tmp_path, lag_cli):
     out = tmp_path / "img.png"
     frames = tmp_path / "frames"
     proc = lag_cli("generate", "--preset", "tiny", "--prompt", "a red sun:1", "--prompt", "blurry:-0.5",
-                   "--size", 48, 32, "--steps", 6, "--seed", 3, "--cutn", 8, "--save-every", 2,
+                   "--size", 48, 32, "--steps", 10, "--seed", 3, "--cutn", 8, "--save-every", 2, "--restarts", 3,
                    "--frames-dir", frames, "--out", out, "--json", check=True)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("out", "steps", "seconds", "it_per_s", "loss_first", "loss_last"):
+    for key in ("out", "steps", "seconds", "it_per_s", "loss_first", "loss_last", "starts", "start"):
         assert key in summary
-    assert summary["steps"] == 6 and summary["frames"] == 3
+    assert summary["steps"] == 10 and summary["frames"] == 5 and summary["starts"] == 3
     with Image.open(out) as im:
         assert im.size == (48, 32)
-    assert sorted(p.name for p in frames.iterdir()) == ["frame_00002.png", "frame_00004.png", "frame_00006.png"]
+    # The frames of the start that went on, named by its own steps (its trial's frame at step 2 included);
+    # none of the other starts' trials.
+    assert sorted(p.name for p in frames.iterdir()) == [f"frame_{k:05d}.png" for k in (2, 4, 6, 8, 10)]
     assert not list(tmp_path.glob(".*.tmp"))
 
 

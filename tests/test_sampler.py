@@ -8,7 +8,7 @@ from lag_core.sampler import sample_vqgan_clip
 
 
 def _cfg(**kw):
-    base = dict(width=32, height=32, steps=4, cutn=8, seed=0)
+    base = dict(width=32, height=32, steps=4, cutn=8, seed=0, restarts=1)  # one start: the tests count steps
     base.update(kw)
     return SamplerConfig(**base)
 
@@ -207,10 +207,12 @@ def test_kept_frames_are_bounded_before_the_run(tiny_models):
     frame every step, 10000 steps) would need 1.8 TiB. Refused before any step, with the estimate."""
     vqgan, clip = tiny_models
     steps = []
-    huge = SamplerConfig(width=4096, height=4096, steps=10000, save_every=1, cutn=1)
+    huge = SamplerConfig(width=4096, height=4096, steps=10000, save_every=1, cutn=1, restarts=1)
     with pytest.raises(InputError, match=r"keeping 10000 frames .* of 4096x4096 needs 1\.8 TiB of memory") as info:
         sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), huge, callback=lambda s, t, i: steps.append(s))
     assert steps == [] and "\n" not in str(info.value)
+    with pytest.raises(InputError, match=r"keeping 16000 frames \(a frame every 1 of 10000 steps, and of the trials of 4 starts\).*fewer restarts"):
+        SamplerConfig(width=4096, height=4096, steps=10000, save_every=1, restarts=4).validate(8)
     # The bound is exact: 3 frames of 32x32 take 36864 bytes.
     with pytest.raises(InputError, match=r"needs 36\.0 KiB of memory, more than the 36\.0 KiB allowed \(max_frame_bytes\)"):
         _cfg(steps=6, save_every=2, max_frame_bytes=36863).validate(8)
@@ -230,3 +232,51 @@ def test_streamed_frames_are_not_kept(tiny_models):
     assert [s for s, _ in frames] == [2, 4, 6] and all(f.shape == (1, 32, 32, 3) for _, f in frames)
     kept = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=6, save_every=2, deterministic=True))
     torch.testing.assert_close(kept.frames, torch.cat([f for _, f in frames]), rtol=0, atol=0)
+
+
+def test_restarts_try_each_start_and_the_best_goes_on(tiny_models):
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["a red sun over a dark sea"])
+    seen = []
+    cfg = _cfg(steps=10, restarts=3, save_every=2)
+    assert (cfg.trial_steps(), cfg.total_steps(), cfg.frame_count(), cfg.frames_held()) == (2, 14, 5, 7)
+    result = sample_vqgan_clip(vqgan, clip, targets, cfg, callback=lambda s, t, info: seen.append((s, t, dict(info))))
+    assert [s for s, _, _ in seen] == list(range(1, 7)) + [6] + list(range(7, 15)) and {t for _, t, _ in seen} == {14}
+    assert [info.get("start") for _, _, info in seen[:6]] == [0, 0, 1, 1, 2, 2]  # each start's trial, in turn
+    assert all("frame" not in info for _, _, info in seen[:6])  # held until the choice
+    chosen = seen[6][2]  # then the chosen start's trial frame, the step not advancing
+    assert chosen["start"] == result.start and chosen["frame_step"] == 2 and "image" not in chosen
+    assert all("start" not in info for _, _, info in seen[7:])
+    assert [(s, info["frame_step"]) for s, _, info in seen if "frame" in info] == [(6, 2), (8, 4), (10, 6), (12, 8), (14, 10)]
+    assert len(result.start_scores) == 3 and len(set(result.start_scores)) == 3  # three different starts
+    assert result.start == min(range(3), key=result.start_scores.__getitem__)
+    assert len(result.losses) == 10 and result.frames.shape == (5, 32, 32, 3)
+    assert torch.equal(result.frames[0], chosen["frame"][0]) and torch.equal(result.frames[-1], result.image[0])
+
+
+def test_one_start_is_the_plain_sampler(tiny_models):
+    """restarts 1 runs no trials; a warm, grey or image
+    start is one start whatever restarts says."""
+    vqgan, clip = tiny_models
+    targets = text_targets(clip, ["storm"])
+    plain = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=5, seed=3, restarts=1))
+    assert plain.start_scores is None
+    with_trials = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=5, seed=3, restarts=2))
+    assert len(with_trials.losses) == 5 and with_trials.losses != plain.losses
+    warm = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3, restarts=4), init_latent=plain.latent)
+    again = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3), init_latent=plain.latent)
+    assert warm.losses == again.losses and warm.start_scores is None
+    grey = sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3, init="grey", restarts=4))
+    assert grey.losses == sample_vqgan_clip(vqgan, clip, targets, _cfg(steps=3, init="grey", restarts=1)).losses
+    assert grey.start_scores is None and _cfg(init="grey", restarts=4).total_steps() == 4
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(restarts=0), "restarts must be a finite integer in \\[1, 16\\]"),
+    (dict(restarts=17), "restarts must be"),
+    (dict(restarts=2.5), "restarts must be a finite integer"),
+])
+def test_bad_restarts(tiny_models, kw, match):
+    vqgan, clip = tiny_models
+    with pytest.raises(InputError, match=match):
+        sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), _cfg(**kw))

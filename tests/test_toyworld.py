@@ -194,8 +194,8 @@ def test_shipped_clip_zero_shot():
 
     _, clip = make_preset("toyworld")
     acc = eval_clip_zero_shot(clip, n=128, seed=123)
-    assert acc["genre"] >= 0.75, acc  # measured 85% (docs/fidelity.md)
-    assert acc["motif"] >= 0.9, acc  # measured 93% with seed 0 (100% in the fourth round): a thin margin
+    assert acc["genre"] >= 0.75, acc  # measured 86% with this seed (sixth round; docs/fidelity.md)
+    assert acc["motif"] >= 0.9, acc  # measured 92% with this seed (100% in the fourth round): a thin margin
     assert acc["motif_heldout_forms"] >= 0.8, acc
     assert acc["motif_in_line"] >= 0.8, acc
 
@@ -208,24 +208,23 @@ def test_shipped_autoencoder_psnr():
     assert eval_vqgan_psnr(vqgan, n=128, seed=321) >= 20.0
 
 
-# Measured 2026-12-03 (fifth round: rap teal, common words as filler) on this machine kind, these exact
-# settings (condition (c), 60 steps, 8 cutouts, seeds 0-7): the metal fire line gives metal + fire with
-# all 8 seeds; the pop ocean line is drawn pop with 7 (metal with seed 6) and ocean with 3 (seeds 2, 4
-# and 6; fire with 3, 5 and 7, sun with 0, snow with 1), so pop + ocean with seeds 2 and 4. The fourth
-# round's world gave 8/8 and ocean 7/8, pop + ocean 3/8: ocean on pop is this world's weak pair (its
-# blue drawn warm; docs/fidelity.md). One seed at 30 steps sits on a knife edge, and a different CPU
-# rounds differently, so the test counts over 8 seeds with a margin under what was measured. The
-# untrained attention (the genre prompt) gives the motif about 1 in 8: the metal line's motif count
-# is what it fails; the pop line's low bar (2 of 8) it would pass about one time in four, so that
-# case guards against the pop line losing its ocean altogether, no more.
+# Measured 2026-12-03 (sixth round: the fifth's world with its CLIP trained 15 minutes more, and the
+# sampler's default 4 starts) on this machine kind, these exact settings (condition (c), 60 steps,
+# 8 cutouts, seeds 0-7): the metal fire line gives metal + fire with all 8 seeds; the pop ocean line
+# ocean with 7 (fire with seed 1) and pop + ocean with 5 (seeds 0, 2, 3, 4, 7; rnb with 1, 5, 6). The
+# fifth round (one start) gave ocean 3 of 8, pop + ocean 2: ocean on pop is this world's weak pair,
+# its blue stalled on warm colours from some random starts (docs/fidelity.md). One seed sits on a
+# knife edge, and a different CPU rounds differently, so the test counts over 8 seeds with a margin
+# under what was measured. The untrained attention (the genre prompt) gives the motif about 1 in 8,
+# which fails both lines' motif counts.
 SEEDS = range(8)
 
 
 @shipped
-@pytest.mark.parametrize("name,min_both,min_motif", [("heldout_metal_0", 6, 6), ("heldout_pop_1", 1, 2)])
+@pytest.mark.parametrize("name,min_both,min_motif", [("heldout_metal_0", 6, 6), ("heldout_pop_1", 3, 5)])
 def test_held_out_lines_give_their_genre_and_motif(name, min_both, min_motif):
     """A metal line with a fire word and a pop line with an ocean word, through the shipped
-    attention with genre and audio (condition (c)), 60 steps, 8 cutouts: the judge finds the motif
+    attention with genre and audio (condition (c)), 60 steps, 8 cutouts, the default starts: the judge finds the motif
     on at least `min_motif` of 8 seeds, and genre and motif together on at least `min_both`."""
     from lag_core.data.dataset import open_dataset
     from lag_core.models import make_attention

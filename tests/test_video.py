@@ -210,6 +210,16 @@ def test_scene_starts_and_their_dissolve_weights():
     a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     conds = torch.stack([a, a, torch.nn.functional.normalize(a + 0.2 * b, dim=0), b])  # cosines 1, 0.98, 0.20
     assert scene_starts(conds, 0.5) == [3] and scene_starts(conds, 0.99) == [2, 3] and scene_starts(conds, -1.0) == []
+    # A return: ocean, sun, ocean again (the bundled song's chorus). The third is near the sun line
+    # (0.69, above the cut), nearer the scene that began with the first (0.94): a new scene.
+    ocean, sun = torch.tensor([1.0, 0.0, 0.0]), torch.nn.functional.normalize(torch.tensor([0.48, 0.877, 0.0]), dim=0)
+    again = torch.nn.functional.normalize(torch.tensor([0.94, 0.3, 0.16]), dim=0)
+    chorus = torch.stack([ocean, sun, again, again])
+    cos = chorus @ chorus.T
+    assert cos[1, 2] > 0.5 and cos[0, 2] > cos[1, 2] + 0.1
+    assert scene_starts(chorus, 0.3) == [2]  # the sun line is no cut at 0.3; the return is, and its repeat is not
+    assert scene_starts(chorus, 0.5) == [1, 2] and scene_starts(chorus, -1.0) == []
+    assert scene_starts(torch.stack([ocean, sun, ocean]), 0.0) == [2]  # back to the first scene (segment 0)
     plan = SongPlan(mono=torch.zeros(22050 * 8), duration=8.0, segments=[Segment(2.0 * i, 2.0 * i + 2, f"line {i}", None) for i in range(4)])
     assert scene_blend(plan, [3], 4.0, 5.0, 1.0) is None  # before the window (5.5 .. 6.5)
     seg, w = scene_blend(plan, [3], 5.0, 6.0, 1.0)

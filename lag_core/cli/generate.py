@@ -8,6 +8,11 @@ from ..options import INIT_MODES, OPTIMIZERS, PRECISIONS, PRESETS, AugmentConfig
 from .output import emit
 
 
+def add_restarts_option(p, what: str = "random starts to try") -> None:
+    p.add_argument("--restarts", type=int, default=SamplerConfig.restarts,
+                   help=f"{what}; the one CLIP scores best after a fifth of the steps goes on (1: one start)")
+
+
 def add_model_options(p) -> None:
     """The models and where they run: shared by `lag generate` and `lag video`."""
     p.add_argument("--vqgan", metavar="FILE", help="VQGAN: a preset, a taming .ckpt (model.yaml beside it), a .safetensors, or a name in weights/vqgan")
@@ -33,6 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cond-weight", type=float, default=1.0, help="weight of the song conditioning among the targets")
     p.add_argument("--init-image", metavar="FILE", help="start from this image instead of random codes")
     p.add_argument("--init", choices=INIT_MODES, help="initialisation (default: image if --init-image, else random)")
+    add_restarts_option(p)
     p.add_argument("--init-weight", type=float, default=SamplerConfig.init_weight, help="pull towards the initial latent (MSE weight)")
     p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=[SamplerConfig.width, SamplerConfig.height],
                    help="output size in pixels (toyworld: 64 64)")
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SamplerConfig(
         width=args.size[0], height=args.size[1], steps=args.steps, lr=args.lr, optimizer=args.optimizer,
         seed=args.seed, init=args.init or ("image" if args.init_image else "random"), init_weight=args.init_weight,
+        restarts=args.restarts,
         cutn=args.cutn, cut_pow=args.cut_pow, augment=AugmentConfig(enabled=not args.no_augment), ema=args.ema,
         save_every=args.save_every, deterministic=args.deterministic, precision=args.precision,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..options import INIT_MODES, OPTIMIZERS, SamplerConfig, VideoConfig
-from .generate import add_model_options
+from .generate import add_model_options, add_restarts_option
 from .output import emit
 
 V = VideoConfig
@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--transition", type=float, default=V.transition, help="seconds the target takes to move to the next segment")
     p.add_argument("--scene-cut", type=float, default=V.scene_cut,
                    help="a boundary whose two segments' conditionings have a cosine below this dissolves into a new scene "
-                        "(a cold start of the next segment's look); -1: never")
+                        "(a cold start of the next segment's look), as does a segment that returns to an earlier scene's "
+                        "look; -1: never")
     p.add_argument("--zoom", type=float, default=V.zoom, help="zoom per second (0.1: 10%% closer each second)")
     p.add_argument("--rotate", type=float, default=V.rotate, help="degrees per second")
     p.add_argument("--translate", type=float, nargs=2, default=[V.translate_x, V.translate_y], metavar=("X", "Y"),
@@ -40,6 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cutn", type=int, default=SamplerConfig.cutn)
     p.add_argument("--init", default=SamplerConfig.init, choices=[m for m in INIT_MODES if m != "image"],
                    help="the first frame's start")
+    add_restarts_option(p, "random starts each cold start (the first frame, each new scene) tries")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (identical frames on CPU)")
     add_model_options(p)
     p.add_argument("--frames-dir", metavar="DIR", help="where frames are kept as they are made (default: OUT.frames)")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from .progress import TqdmCallback
 
     cfg = SamplerConfig(width=args.size[0], height=args.size[1], steps=args.first_steps, lr=args.lr, optimizer=args.optimizer,
-                        seed=args.seed, init=args.init, cutn=args.cutn, deterministic=args.deterministic,
+                        seed=args.seed, init=args.init, restarts=args.restarts, cutn=args.cutn, deterministic=args.deterministic,
                         precision=args.precision)
     video = VideoConfig(fps=args.fps, steps_per_frame=args.steps_per_frame, inbetween=args.inbetween,
                         transition=args.transition, scene_cut=args.scene_cut, zoom=args.zoom, rotate=args.rotate,

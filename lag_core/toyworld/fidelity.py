@@ -65,7 +65,8 @@ class FidelityResult:
         for kind, rate in self.top_token.items():
             lines.append(f"top token = motif word ({kind}): {rate:.0%}")
         lines.append(f"{len({r['entry'] for r in self.rows})} lines, seeds {self.seeds}, {self.init} start, "
-                     f"{self.settings.get('steps')} steps, {self.settings.get('cutn')} cutouts, {self.seconds:.0f} s")
+                     f"{self.settings.get('steps')} steps, {self.settings.get('cutn')} cutouts, "
+                     f"{self.settings.get('restarts', 1)} start(s), {self.seconds:.0f} s")
         return "\n".join(lines)
 
     def summary(self) -> dict:
@@ -110,12 +111,12 @@ def top_token_rate(loaded, clip, dataset) -> tuple[float, list[str]]:
 
 
 def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), size: int = 64, conditions="abcde",
-                 init: str = "random", cutn: int = 8, extra_attention: dict | None = None, callback=None) -> FidelityResult:
+                 init: str = "random", cutn: int = 8, restarts: int = SamplerConfig.restarts, extra_attention: dict | None = None, callback=None) -> FidelityResult:
     """`loaded`: the attention of conditions (c)-(e); `extra_attention`: kind -> more attention files
     whose top-token rate is reported too."""
     from ..song import song_from_entry, song_targets
 
-    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size})
+    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size, "restarts": restarts})
     start = time.perf_counter()
     for kind, att in {loaded.cfg.kind: loaded, **(extra_attention or {})}.items():
         result.top_token[kind], result.top_tokens[kind] = top_token_rate(att, clip, dataset)
@@ -134,7 +135,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
                 song.genre = None if c == "d" else entry.genre
                 targets = song_targets(song, untrained if c == "e" else loaded, clip).targets
             for seed in seeds:
-                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=0.15, init=init)
+                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=0.15, init=init, restarts=restarts)
                 image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
                 pixels = image[0].numpy()
                 genre, judged_motif = judge_genre(pixels), judge_motif(pixels)

@@ -6,7 +6,8 @@ is a cold start (`SamplerConfig.steps` from `SamplerConfig.init`); every later o
 warm-starts from the previous one's latent, moved by the camera motion, for `steps_per_frame`
 steps towards a target that slides (slerp, smoothstep) from one segment's conditioning to the
 next over `transition` seconds around each boundary. A boundary whose two conditionings are far apart
-(cosine under `scene_cut`: a verse turning into a chorus of another genre) starts a new scene: the
+(cosine under `scene_cut`: a verse turning into a chorus of another genre), or one where the song returns
+to an earlier scene's look (`scene_starts`), starts a new scene: the
 next segment's look is made by a cold start of its own, and the frames across the boundary start
 from the running latent blended (smoothstep, over the same `transition`) into that one, so the
 picture dissolves into the new scene instead of dragging the old one's background along (warm
@@ -110,11 +111,24 @@ def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) 
     return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], _smoothstep(u)), label=f"segments {pair[0]}->{pair[1]}")
 
 
+RETURN_MARGIN = 0.1  # a segment this much nearer (cosine) to an earlier scene's start than to its predecessor returns to it
+
+
 def scene_starts(conds: torch.Tensor, threshold: float) -> list[int]:
-    """Segments (after the first) whose conditioning's cosine to the previous segment's is below
-    `threshold`: each starts a new scene. `conds [S, D]`, unit rows."""
-    cos = (conds[1:] * conds[:-1]).sum(-1)  # [S - 1]
-    return [i + 1 for i in range(len(cos)) if float(cos[i]) < threshold]
+    """Segments (after the first) that start a new scene: their conditioning's cosine to the previous
+    segment's is below `threshold`, or (a song returning to a look it had: a chorus line after a
+    bridge line) it is nearer, by `RETURN_MARGIN`, to the start of an earlier scene than to the
+    previous segment's; a warm path from the look in between may not find the way back (sun yellow
+    does not turn into ocean blue in a few steps a frame). `threshold` -1: never. `conds [S, D]`, unit rows."""
+    if threshold <= -1:
+        return []
+    starts = [0]
+    for i in range(1, conds.shape[0]):
+        to_previous = float(conds[i] @ conds[i - 1])
+        to_scene = max(float(conds[i] @ conds[s]) for s in starts if s < i - 1) if any(s < i - 1 for s in starts) else -1.0
+        if to_previous < threshold or to_scene > to_previous + RETURN_MARGIN:
+            starts.append(i)
+    return starts[1:]
 
 
 def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, transition: float) -> tuple[int, float] | None:
