@@ -142,10 +142,10 @@ def main():
     vqgan, clip = make_preset("tiny", device=device)
     targets = text_targets(clip, ["a red sun over a dark sea", "blurry:-0.5"])
     cfg = SamplerConfig(width=args.size, height=args.size, steps=args.steps, cutn=args.cutn, seed=0, lr=0.1,
-                       init="random", precision=args.precision)  # as the reference loop
+                       init="random", restarts=1, precision=args.precision)  # as the reference loop: one start
     # warm-up both
     sample_vqgan_clip(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn,
-                                                          precision=args.precision))
+                                                          restarts=1, precision=args.precision))
     reference_loop(vqgan, clip, targets, SamplerConfig(width=args.size, height=args.size, steps=2, cutn=args.cutn))
     ours_t, ref_t = [], []
     for _ in range(args.repeats):

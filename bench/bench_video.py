@@ -8,7 +8,8 @@ embedded toy world at its native 64 px, judged by the toy world's pixel judge (n
 * Continuity: frame-to-frame change inside segments vs across segment boundaries.
 * Cost: seconds per optimised frame and per in-between frame; steps a cold start needs to reach
   the segment's judged look (genre and motif; several seeds per segment, a run that does not reach
-  it within --cold-max counted as needing more, not left out) vs the steps a warm frame gets; and the
+  it within --cold-max counted as needing more, not left out; with --restarts the steps count every
+  start's trial, so a cold start of --cold-max steps runs up to 1.6x as many) vs the steps a warm frame gets; and the
   steps a warm start needs inside segments (from the previous optimised frame) and at each segment
   boundary (from the previous segment's last optimised frame).
 
@@ -103,7 +104,7 @@ def main() -> int:
                         help="random starts of every cold start (the steps to the look count the trials too)")
     parser.add_argument("--beat-fps", type=float, default=6.0)
     parser.add_argument("--beat-seconds", type=float, default=4.0, help="seconds of the beat render inside one scene")
-    parser.add_argument("--cold-max", type=int, default=60, help="most steps a cold start may take to reach the look")
+    parser.add_argument("--cold-max", type=int, default=60, help="steps of a cold start looking for the look (with restarts: plus the trials)")
     parser.add_argument("--cold-seeds", default="100,101,102", help="seeds of the cold starts, per segment")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beat-only", action="store_true", help="only the beat figures (reactive vs not)")

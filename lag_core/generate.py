@@ -146,7 +146,8 @@ def generate(job: GenerateJob, callback=None) -> dict:
         "out": str(out),
         "steps": result.steps,
         "seconds": round(result.seconds, 3),
-        "it_per_s": round(cfg.total_steps() / result.seconds, 3),  # optimiser steps, the starts' trials included
+        "total_steps": cfg.total_steps(),  # optimiser steps, the starts' trials included
+        "it_per_s": round(cfg.total_steps() / result.seconds, 3),
         "starts": cfg.starts(),
         "start": result.start,
         "loss_first": result.losses[0],

@@ -115,8 +115,8 @@ class SamplerConfig:
     init: str = "random"  # one of INIT_MODES
     init_weight: float = 0.0  # pull towards the initial latent (MSE), as in the original scripts
     # Random starts tried for `trial_steps()` steps each; the one CLIP scores best goes on (a cold run costs
-    # `total_steps()`: 1.6x with 4). From a random start a picture can stall on a wrong colour; CLIP's score
-    # after a fifth of the steps tells which starts did (docs/fidelity.md).
+    # `total_steps()`: 1.6x with 4 at 30 or 50 steps). From a random start a picture can stall on a wrong
+    # colour; CLIP's score after a fifth of the steps tells which starts did (docs/fidelity.md, sixth round).
     restarts: int = 4
     cutn: int = 32
     cut_pow: float = 1.0
@@ -180,10 +180,9 @@ class SamplerConfig:
         return self.steps // self.save_every if self.save_every and self.steps > 0 else 0
 
     def frames_held(self) -> int:
-        """Frames in memory at most: the run's when kept, and every start's trial frames until the choice
-        (the chosen start's then count among the run's)."""
+        """Frames in memory at most: the run's when kept, plus every start's trial frames, held until the choice."""
         trial = self.trial_steps() // self.save_every if self.save_every else 0
-        return self.frame_count() + (self.starts() - 1) * trial if self.keep_frames else self.starts() * trial
+        return (self.frame_count() if self.keep_frames else 0) + self.starts() * trial
 
     def _check_frame_memory(self) -> None:
         """Kept frames are float32 `[F, H, W, 3]`: refuse before running when they would not fit."""
@@ -271,7 +270,9 @@ class VideoConfig:
     steps_per_frame: int = 4  # warm-start steps of every optimised frame after the first
     inbetween: int = 0  # frames between two optimised frames made by latent interpolation (decode only)
     transition: float = 1.0  # seconds over which the target moves from one segment's conditioning to the next
-    scene_cut: float = 0.5  # a boundary whose two conditionings' cosine is below this starts a new scene (-1: never)
+    # A boundary whose two conditionings' cosine is below this starts a new scene, as does a segment that
+    # returns to an earlier scene's look (video.render.scene_starts); -1: never, neither.
+    scene_cut: float = 0.5
     zoom: float = 0.0  # zoom per second (0.1: 10 % closer each second; negative zooms out)
     rotate: float = 0.0  # degrees per second, counter-clockwise
     translate_x: float = 0.0  # image widths per second (positive: content moves right)

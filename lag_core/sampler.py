@@ -67,8 +67,9 @@ class _Run:
         self.losses: list[float] = []
         self.trial_frames: list[tuple[int, torch.Tensor]] = []  # (own step, frame [1, H, W, 3]) while on trial
 
-    def loss(self, z: torch.Tensor, vqgan, clip, targets: Targets, gen) -> tuple[torch.Tensor, torch.Tensor]:
-        """CLIP's loss of latent `z` decoded, on `cutn` cutouts drawn from `gen`; and the image `[1, 3, H, W]`."""
+    def loss(self, z: torch.Tensor, vqgan, clip, targets: Targets, gen, pull: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP's loss of latent `z` decoded, on `cutn` cutouts drawn from `gen` (plus, with `pull`, the
+        init weight's pull towards the start); and the image `[1, 3, H, W]`."""
         cfg = self.cfg
         with autocast(z.device, self.amp_dtype):
             image = vqgan.decode(vqgan.quantize(z))  # [1, 3, H, W] in ~[-1, 1]
@@ -76,7 +77,7 @@ class _Run:
             cutouts = make_cutouts(image, clip.image_size, cfg.cutn, cfg.cut_pow, cfg.augment, gen)
             embeds = clip.image_features(cutouts)  # [cutn, D]
         loss = targets_loss(embeds, targets)
-        if cfg.init_weight:
+        if pull and cfg.init_weight:
             loss = loss + cfg.init_weight * F.mse_loss(z, self.z0)
         return loss, image
 
@@ -95,10 +96,11 @@ class _Run:
 
     @torch.no_grad()
     def score(self, vqgan, clip, targets: Targets) -> float:
-        """The loss of what this run would output, on the same cutouts for every start (a generator
-        seeded alike: starts compared on equal terms), averaged over `SCORE_DRAWS` draws."""
+        """CLIP's loss of this start's latent (not its EMA, which after a short trial is still mostly
+        where it began; no init-weight term, which would favour the start that moved least), on the same
+        cutouts for every start (a generator seeded alike: equal terms), averaged over `SCORE_DRAWS` draws."""
         gen = torch.Generator(device=self.z.device).manual_seed(int(self.cfg.seed))
-        return sum(float(self.loss(self.output(), vqgan, clip, targets, gen)[0]) for _ in range(SCORE_DRAWS)) / SCORE_DRAWS
+        return sum(float(self.loss(self.z, vqgan, clip, targets, gen, pull=False)[0]) for _ in range(SCORE_DRAWS)) / SCORE_DRAWS
 
     def output(self) -> torch.Tensor:
         return self.z_ema if self.z_ema is not None else self.z
@@ -237,9 +239,10 @@ def sample_vqgan_clip(
     init_latent: torch.Tensor | None = None,
     callback: Callback | None = None,
 ) -> SampleResult:
-    """Run VQGAN-CLIP. `callback(step, total, info)` is called once per step; raising in it stops
-    the run (nothing is written by this function). `info` has `loss` and `image` (the image CLIP
-    scored at this step, `[1, H, W, 3]`), plus `frame` (`[1, H, W, 3]`) every `save_every` steps.
+    """Run VQGAN-CLIP. `callback(step, total, info)` is called after every step (and, with restarts,
+    after each start's score and for each held trial frame, `step` not advancing); raising in it stops
+    the run (nothing is written by this function). A step's `info` has `loss` and `image` (the image
+    CLIP scored at this step, `[1, H, W, 3]`), plus `frame` (`[1, H, W, 3]`) every `save_every` steps.
     With `keep_frames` the frames are also returned, in one `[F, H, W, 3]` tensor whose size
     `cfg.validate` checked before the run; without it they only go to the callback.
 
@@ -252,9 +255,9 @@ def sample_vqgan_clip(
     (`cfg.total_steps()`), and gets `info["start"]` during the trials. Frames are of the start that
     goes on: its trial's are held until the choice, then passed to the callback, one call each
     (`step` not advancing). `info["frame_step"]` is a frame's step in its own run (1..`cfg.steps`)."""
+    cfg.validate(vqgan.downsample_factor)
     if init_latent is not None and cfg.restarts > 1:
         cfg = dataclasses.replace(cfg, restarts=1)
-    cfg.validate(vqgan.downsample_factor)
     device = next(vqgan.parameters()).device
     _check_memory(vqgan, clip, cfg, device)
     amp_dtype = resolve_precision(cfg.precision, device)
@@ -317,7 +320,11 @@ def sample_vqgan_clip(
             for run in runs:
                 for own_step in range(1, trial_steps + 1):
                     step(run, own_step, trial=True)
-            scores = [run.score(vqgan, clip, targets) for run in runs]
+            scores = []
+            for run in runs:  # scoring takes a few steps' time: the callback (Cancel) between starts
+                scores.append(run.score(vqgan, clip, targets))
+                if callback is not None:
+                    callback(progress, total, {"loss": scores[-1], "start": run.index})
             best = min(range(len(runs)), key=scores.__getitem__)
             log.debug("restarts: start %d of %d goes on (scores %s)", best, len(runs), [round(x, 4) for x in scores])
             run, first = runs[best], trial_steps + 1

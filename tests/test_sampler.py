@@ -211,7 +211,7 @@ def test_kept_frames_are_bounded_before_the_run(tiny_models):
     with pytest.raises(InputError, match=r"keeping 10000 frames .* of 4096x4096 needs 1\.8 TiB of memory") as info:
         sample_vqgan_clip(vqgan, clip, text_targets(clip, ["x"]), huge, callback=lambda s, t, i: steps.append(s))
     assert steps == [] and "\n" not in str(info.value)
-    with pytest.raises(InputError, match=r"keeping 16000 frames \(a frame every 1 of 10000 steps, and of the trials of 4 starts\).*fewer restarts"):
+    with pytest.raises(InputError, match=r"keeping 18000 frames \(a frame every 1 of 10000 steps, and of the trials of 4 starts\).*fewer restarts"):
         SamplerConfig(width=4096, height=4096, steps=10000, save_every=1, restarts=4).validate(8)
     # The bound is exact: 3 frames of 32x32 take 36864 bytes.
     with pytest.raises(InputError, match=r"needs 36\.0 KiB of memory, more than the 36\.0 KiB allowed \(max_frame_bytes\)"):
@@ -239,14 +239,16 @@ def test_restarts_try_each_start_and_the_best_goes_on(tiny_models):
     targets = text_targets(clip, ["a red sun over a dark sea"])
     seen = []
     cfg = _cfg(steps=10, restarts=3, save_every=2)
-    assert (cfg.trial_steps(), cfg.total_steps(), cfg.frame_count(), cfg.frames_held()) == (2, 14, 5, 7)
+    assert (cfg.trial_steps(), cfg.total_steps(), cfg.frame_count(), cfg.frames_held()) == (2, 14, 5, 8)
     result = sample_vqgan_clip(vqgan, clip, targets, cfg, callback=lambda s, t, info: seen.append((s, t, dict(info))))
-    assert [s for s, _, _ in seen] == list(range(1, 7)) + [6] + list(range(7, 15)) and {t for _, t, _ in seen} == {14}
+    assert [s for s, _, _ in seen] == list(range(1, 7)) + [6] * 4 + list(range(7, 15)) and {t for _, t, _ in seen} == {14}
     assert [info.get("start") for _, _, info in seen[:6]] == [0, 0, 1, 1, 2, 2]  # each start's trial, in turn
-    assert all("frame" not in info for _, _, info in seen[:6])  # held until the choice
-    chosen = seen[6][2]  # then the chosen start's trial frame, the step not advancing
+    assert all("frame" not in info for _, _, info in seen[:9])  # held until the choice
+    # Then each start's score (the step not advancing: Cancel can stop between them), ...
+    assert [(info["start"], info["loss"]) for _, _, info in seen[6:9]] == list(enumerate(result.start_scores))
+    chosen = seen[9][2]  # ... and the chosen start's trial frame
     assert chosen["start"] == result.start and chosen["frame_step"] == 2 and "image" not in chosen
-    assert all("start" not in info for _, _, info in seen[7:])
+    assert all("start" not in info for _, _, info in seen[10:])
     assert [(s, info["frame_step"]) for s, _, info in seen if "frame" in info] == [(6, 2), (8, 4), (10, 6), (12, 8), (14, 10)]
     assert len(result.start_scores) == 3 and len(set(result.start_scores)) == 3  # three different starts
     assert result.start == min(range(3), key=result.start_scores.__getitem__)

@@ -491,3 +491,17 @@ def test_lag_video_killed_with_sigkill_continues(tmp_path, lag_cli):
     summary = json.loads(lag_cli(*args, check=True).stdout.strip().splitlines()[-1])
     assert summary["frames"] == 16 and summary["resumed"] >= len(kept) - 1 and summary["optimised"] < 16
     assert not list(frames.glob(".*.tmp"))
+
+
+def test_frames_folders_of_one_start_resume_as_before_restarts(tmp_path):
+    """A frames folder records the sampler's settings; one written before restarts existed (one start)
+    has no `restarts`, and a render with --restarts 1 keeps recording none, so it resumes that folder."""
+    from lag_core.data.demo_song import SONG_DIR, SONG_NAME
+    from lag_core.options import SamplerConfig
+    from lag_core.video.job import VideoJob, frame_settings
+
+    song = SONG_DIR / f"{SONG_NAME}.ogg"
+    one = frame_settings(VideoJob(song, tmp_path / "a.mp4", sampler=SamplerConfig(restarts=1)), None, ["m"])
+    four = frame_settings(VideoJob(song, tmp_path / "a.mp4", sampler=SamplerConfig(restarts=4)), None, ["m"])
+    assert "restarts" not in one["sampler"] and four["sampler"]["restarts"] == 4
+    assert {k: v for k, v in four["sampler"].items() if k != "restarts"} == one["sampler"]

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--attention", metavar="FILE", help="lyric attention weights (default: the preset's)")
     p.add_argument("--fps", type=float, default=V.fps, help="frames per second")
     p.add_argument("--steps-per-frame", type=int, default=V.steps_per_frame, help="warm-start steps of each optimised frame")
-    p.add_argument("--first-steps", type=int, default=SamplerConfig.steps, help="steps of the first frame (a cold start)")
+    p.add_argument("--first-steps", type=int, default=SamplerConfig.steps, help="steps of the first frame and of each scene's start (cold starts; with --restarts, each start's trial is a fifth of them)")
     p.add_argument("--inbetween", type=int, default=V.inbetween, help="frames between optimised ones, by latent interpolation")
     p.add_argument("--transition", type=float, default=V.transition, help="seconds the target takes to move to the next segment")
     p.add_argument("--scene-cut", type=float, default=V.scene_cut,

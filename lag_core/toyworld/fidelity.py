@@ -116,7 +116,8 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
     whose top-token rate is reported too."""
     from ..song import song_from_entry, song_targets
 
-    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size, "restarts": restarts})
+    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size,
+                                                                    "restarts": SamplerConfig(init=init, restarts=restarts).starts()})
     start = time.perf_counter()
     for kind, att in {loaded.cfg.kind: loaded, **(extra_attention or {})}.items():
         result.top_token[kind], result.top_tokens[kind] = top_token_rate(att, clip, dataset)
@@ -192,7 +193,7 @@ def fidelity_report(out_dir, preset: str = DEFAULT_PRESET, attention: str | None
                     limit: int = 0, callback=None, **run_options) -> FidelityResult:
     """`lag eval fidelity`: run the benchmark on a preset's models and write `fidelity_grid.png`,
     `fidelity.json` and `fidelity.txt` (the table) into `out_dir`. `run_options` go to
-    `run_fidelity` (steps, seeds, conditions, init, cutn). The top-token rate is reported for the
+    `run_fidelity` (steps, seeds, conditions, init, cutn, restarts). The top-token rate is reported for the
     given (or the preset's multi-head) attention and, with the preset's attention, for Bahdanau too."""
     import json
     from pathlib import Path

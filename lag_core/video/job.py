@@ -69,8 +69,11 @@ def frame_settings(job: VideoJob, lyrics: str | None, models: list[str]) -> dict
     """What the frames depend on (the MP4's upscale does not): a frames folder keeps them."""
     video = dataclasses.asdict(job.video)
     video.pop("upscale")
+    sampler = dataclasses.asdict(job.sampler)
+    if sampler["restarts"] == 1:  # one start, as every render before restarts existed: their folders resume
+        del sampler["restarts"]
     return {"audio": _file_hash(Path(job.song)), "lyrics": lyrics, "genre": job.genre, "models": models,
-            "sampler": dataclasses.asdict(job.sampler), "video": video}
+            "sampler": sampler, "video": video}
 
 
 def make_video(job: VideoJob, callback=None) -> dict:
