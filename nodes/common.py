@@ -130,8 +130,11 @@ CACHE = ModelCache()
 
 def progress(total: int, preview_every: int = 0):
     """A core `callback(step, total, info)` that drives ComfyUI's progress bar (which also makes
-    Cancel work: its hook raises when the user interrupts) and sends image previews."""
+    Cancel work: its hook raises when the user interrupts) and sends image previews. A call that
+    neither advances the bar nor brings an image (a video's cold start, step by step) only checks
+    for Cancel: nothing new is sent to the browser."""
     pbar = None
+    shown = [0]  # the bar's last value
     if comfy_available():
         import comfy.utils
 
@@ -142,10 +145,11 @@ def progress(total: int, preview_every: int = 0):
             import comfy.model_management as mm
 
             mm.throw_exception_if_processing_interrupted()
-        if pbar is None:
-            return
-        preview = None
         image = info.get("image")
+        if pbar is None or (step == shown[0] and image is None):
+            return
+        shown[0] = step
+        preview = None
         if preview_every and image is not None and (step % preview_every == 0 or step == steps):
             preview = preview_tuple(image)
         pbar.update_absolute(step, steps, preview)

@@ -183,7 +183,8 @@ def test_killed_render_resumes_to_the_same_frames(tiny_models, tmp_path):
     calls = []
 
     def kill_after_two(frame, total, info):
-        calls.append(frame)
+        if "image" in info:  # a frame made (calls within a cold start carry no image)
+            calls.append(frame)
         if len(calls) == 2:
             raise KeyboardInterrupt
 
@@ -201,6 +202,31 @@ def test_killed_render_resumes_to_the_same_frames(tiny_models, tmp_path):
     (tmp_path / "c" / "holiday.jpg").write_bytes(b"x")
     with pytest.raises(InputError, match="not empty and has no settings.json"):
         FrameStore(tmp_path / "c", settings).open()
+
+
+def test_cancel_stops_a_cold_start_within_a_step(tiny_models, tmp_path):
+    """The first frame and a new scene's latent are cold starts (many steps): a Cancel (the callback
+    raising) stops them after a step, not after the whole start, and nothing half-made is stored."""
+    from lag_core.video.store import FrameStore
+
+    seen = []
+
+    def record(frame, total, info):
+        seen.append(("image" in info, frame, total))
+
+    _tiny_render(tiny_models, callback=record)
+    first_image = [has for has, _, _ in seen].index(True)
+    assert first_image >= 2 and all(frame == 0 and total == 6 for _, frame, total in seen[:first_image])
+    frames = [frame for has, frame, _ in seen if has]
+    assert frames == sorted(frames)  # the count never goes back
+    assert not all(has for has, _, _ in seen[first_image:])  # the scene starting at 10 s: a cold start too
+
+    def cancel(frame, total, info):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_render(tiny_models, FrameStore(tmp_path / "f", {}).open(), callback=cancel)
+    assert not list((tmp_path / "f").glob("frame_*")) and not list((tmp_path / "f").glob("latent_*"))
 
 
 def test_scene_starts_and_their_dissolve_weights():

@@ -144,13 +144,15 @@ def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, tran
     return None
 
 
-def scene_latent(vqgan, clip, conds: torch.Tensor, i: int, cfg: SamplerConfig) -> torch.Tensor:
+def scene_latent(vqgan, clip, conds: torch.Tensor, i: int, cfg: SamplerConfig, callback=None) -> torch.Tensor:
     """The latent a scene starting at segment `i` dissolves into: a cold start of its conditioning,
-    seeded from `cfg.seed` and `i` (a resumed render makes the same one)."""
+    seeded from `cfg.seed` and `i` (a resumed render makes the same one). `callback` is the
+    sampler's, called after every step."""
     from ..sampler import sample_vqgan_clip
 
     scene_cfg = dataclasses.replace(cfg, seed=cfg.seed + 7919 * i, save_every=0)
-    return sample_vqgan_clip(vqgan, clip, Targets.from_embeddings(conds[i], label=f"segment {i}"), scene_cfg).latent
+    targets = Targets.from_embeddings(conds[i], label=f"segment {i}")
+    return sample_vqgan_clip(vqgan, clip, targets, scene_cfg, callback=callback).latent
 
 
 def check_frame_memory(count: int, cfg: SamplerConfig) -> None:
@@ -168,7 +170,9 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     """Render every frame of `plan` (see the module docstring). With a `store`, frames and optimised
     latents are written as they are made and ones already there are reused (a resumed render).
     `callback(frame, total, info)` after every optimised frame (and the in-betweens before it), with
-    `info["image"]` `[1, H, W, 3]` and `info["segment"]`; raising in it stops the render."""
+    `info["image"]` `[1, H, W, 3]` and `info["segment"]`; raising in it stops the render. Cold starts
+    (the first frame, a new scene's latent: many steps each) also call it after each of their steps,
+    with the frame count not advanced and no image, so that a Cancel stops them within a step."""
     from ..sampler import render_latent, sample_vqgan_clip
 
     video.validate()
@@ -186,6 +190,11 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     scenes = scene_starts(conds, video.scene_cut)
     scene_latents: dict[int, torch.Tensor] = {}  # segment -> its scene's latent, made when first needed
     z_prev, prev_key = None, None
+
+    def within(step: int, total: int, info: dict) -> None:  # a cold start's step: the count stays where it is
+        callback(0 if prev_key is None else prev_key + 1, count, {})
+
+    cold_callback = within if callback is not None else None
     for key in keys:
         t = float(times[key])
         z = store.latent(key) if store is not None else None
@@ -194,7 +203,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
             start = time.perf_counter()
             targets = target_at(plan, conds, t, video.transition)
             if z_prev is None:
-                result = sample_vqgan_clip(vqgan, clip, targets, cfg)
+                result = sample_vqgan_clip(vqgan, clip, targets, cfg, callback=cold_callback)
             else:
                 d = float(drives[key])
                 dt = (key - prev_key) / video.fps * float(moves[key])  # seconds of motion, driven by loudness
@@ -204,7 +213,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
                 if blend is not None:
                     i, weight = blend
                     if i not in scene_latents:
-                        scene_latents[i] = scene_latent(vqgan, clip, conds, i, cfg)
+                        scene_latents[i] = scene_latent(vqgan, clip, conds, i, cfg, cold_callback)
                     z_start = torch.lerp(z_start, scene_latents[i].to(z_start.device), weight)
                 step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
                                                save_every=0)
