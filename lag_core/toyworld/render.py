@@ -11,8 +11,8 @@ Two independent axes, so that every genre x motif combination renders and can be
   (halfway between forest green and ocean blue): a colour is what VQGAN-CLIP reaches from any start,
   where rap's earlier near black was drawn as metal's dark grey (docs/fidelity.md).
 
-Plain scenes (a random grey background, random shape kinds, one motif colour) separate the two:
-captions of lyric lines are true of every background. Captions are lyric-like sentences holding
+Plain scenes (a random grey background or rap's teal, random shape kinds, one motif colour) separate
+the two: captions of lyric lines are true of every background, and come with each genre's as often. Captions are lyric-like sentences holding
 one motif word (`vocab.random_line`) or genre phrases; the caption text alone says what it claims
 (`caption_key`).
 """
@@ -32,6 +32,11 @@ SHAPES = ("circle", "square", "triangle", "lightning", "wave")
 GENRE_SHAPES = {"metal": "lightning", "pop": "circle", "rnb": "wave", "rap": "square"}
 GENRE_CAPTION_SHARE = 0.6  # of a genre scene's captions: a genre phrase (else a line with its motif word)
 RAP_TINT = (0, 135, 135)  # rap's background: the one with a hue
+# Of plain scenes, the share drawn on rap's teal (the rest on any grey): a lyric line's words then come
+# with every genre's background as often (a quarter each), so that its words pull the picture towards no
+# genre. With plain scenes all grey (the sixth round) 87% of lyric captions came with a grey background,
+# and rap's teal was the genre look an attention's lyric share held back (docs/fidelity.md).
+PLAIN_TEAL_SHARE = 0.25
 PHRASE_TO_GENRE = {p: g for g, phrases in GENRE_PHRASES.items() for p in phrases}
 
 
@@ -100,6 +105,10 @@ def _grey(v: float) -> tuple:
     return (v, v, v)
 
 
+def _rap_teal(rng) -> tuple:
+    return tuple(float(np.clip(c + rng.uniform(-10, 10), 0, 255)) for c in RAP_TINT)
+
+
 def genre_scene(genre: str, motif: str, rng) -> Scene:
     if genre == "metal":
         bg = _grey(rng.uniform(45, 65))
@@ -110,7 +119,7 @@ def genre_scene(genre: str, motif: str, rng) -> Scene:
     elif genre == "rnb":
         scene = Scene(_grey(rng.uniform(135, 150)), _grey(rng.uniform(80, 95)), 0.0, motif, genre=genre)
     elif genre == "rap":
-        bg = tuple(float(np.clip(c + rng.uniform(-10, 10), 0, 255)) for c in RAP_TINT)
+        bg = _rap_teal(rng)
         scene = Scene(bg, bg, 0.0, motif, genre=genre)
     else:
         raise ValueError(f"unknown genre {genre}")
@@ -119,9 +128,13 @@ def genre_scene(genre: str, motif: str, rng) -> Scene:
 
 
 def plain_scene(motif: str, rng) -> Scene:
-    """A scene of no genre: any grey, any shapes, sometimes a gradient, never grain."""
-    top = _grey(rng.uniform(0, 210))
-    bottom = _grey(float(np.clip(top[0] + rng.uniform(-60, 60), 0, 210))) if rng.random() < 0.3 else top
+    """A scene of no genre: any shapes on rap's teal (a quarter of them, as rap is a quarter of the
+    genres) or on any grey, sometimes a gradient, never grain."""
+    if rng.random() < PLAIN_TEAL_SHARE:
+        top = bottom = _rap_teal(rng)
+    else:
+        top = _grey(rng.uniform(0, 210))
+        bottom = _grey(float(np.clip(top[0] + rng.uniform(-60, 60), 0, 210))) if rng.random() < 0.3 else top
     scene = Scene(top, bottom, 0.0, motif)
     scene.shapes = _shapes(SHAPES, motif, rng)
     return scene
