@@ -12,9 +12,9 @@ Two independent axes, so that every genre x motif combination renders and can be
   where rap's earlier near black was drawn as metal's dark grey (docs/fidelity.md).
 
 Plain scenes (a random grey background or rap's teal, random shape kinds, one motif colour) separate
-the two: captions of lyric lines are true of every background, and come with each genre's as often. Captions are lyric-like sentences holding
-one motif word (`vocab.random_line`) or genre phrases; the caption text alone says what it claims
-(`caption_key`).
+the two: captions of lyric lines are true of every background, and come with each genre's as often.
+Captions are lyric-like sentences holding one motif word (`vocab.random_line`) or genre phrases; the
+caption text alone says what it claims (`caption_key`).
 """
 
 from __future__ import annotations
