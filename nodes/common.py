@@ -134,21 +134,22 @@ def progress(total: int, preview_every: int = 0):
     neither advances the bar nor brings an image (a video's cold start, step by step) only checks
     for Cancel: nothing new is sent to the browser."""
     pbar = None
-    shown = [0]  # the bar's last value
+    shown = 0  # the bar's last value
     if comfy_available():
         import comfy.utils
 
         pbar = comfy.utils.ProgressBar(total)
 
     def callback(step: int, steps: int, info: dict) -> None:
+        nonlocal shown
         if comfy_available():
             import comfy.model_management as mm
 
             mm.throw_exception_if_processing_interrupted()
         image = info.get("image")
-        if pbar is None or (step == shown[0] and image is None):
+        if pbar is None or (step == shown and image is None):
             return
-        shown[0] = step
+        shown = step
         preview = None
         if preview_every and image is not None and (step % preview_every == 0 or step == steps):
             preview = preview_tuple(image)

@@ -71,13 +71,16 @@ def test_lyric_captions_come_with_every_genre_background_as_often():
     pull towards no genre's background (with all-grey plain scenes: 13% teal)."""
     from lag_core.toyworld.render import PLAIN_TEAL_SHARE, plain_scene
 
+    def is_teal(scene):
+        return scene.bg_top[1] - scene.bg_top[0] > 100
+
     scenes = [plain_scene("fire", np.random.default_rng(s)) for s in range(400)]
-    teal = [sc for sc in scenes if sc.bg_top[1] - sc.bg_top[0] > 100]
+    teal = [sc for sc in scenes if is_teal(sc)]
     assert all(sc.bg_top == sc.bg_bottom and abs(sc.bg_top[1] - RAP_TINT[1]) <= 10 for sc in teal)
-    assert all(len(set(sc.bg_top)) == 1 and len(set(sc.bg_bottom)) == 1 for sc in scenes if sc not in teal)
+    assert all(len(set(sc.bg_top)) == 1 and len(set(sc.bg_bottom)) == 1 for sc in scenes if not is_teal(sc))
     assert abs(len(teal) / len(scenes) - PLAIN_TEAL_SHARE) < 0.06, len(teal)
-    with_lines = [sc for sc in (render(s)[1:] for s in range(2000)) if caption_key(sc[0])[1] is None]
-    share = np.mean([sc.bg_top[1] - sc.bg_top[0] > 100 for _, sc in with_lines])
+    with_lines = [sc for cap, sc in (render(s)[1:] for s in range(2000)) if caption_key(cap)[1] is None]
+    share = np.mean([is_teal(sc) for sc in with_lines])
     assert 0.2 <= share <= 0.3, share
 
 
