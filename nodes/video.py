@@ -56,7 +56,7 @@ class LAGSongToVideo:
                 "cutn": ("INT", {"default": S.cutn, "min": 1, "max": 256, "tooltip": "Cutouts per step."}),
             },
             "optional": {
-                "scene_cut": ("FLOAT", {"default": V.scene_cut, "min": -1.0, "max": 1.0, **NUMBER, "tooltip": "A boundary whose two segments' conditionings have a cosine below this (a verse turning into a chorus of another genre) dissolves into a new scene: a cold start of the next segment's look (so does a segment nearer an earlier scene's look than the previous segment's: a chorus line again). -1 = never."}),
+                "scene_cut": ("FLOAT", {"default": V.scene_cut, "min": -1.0, "max": 1.0, **NUMBER, "tooltip": "A boundary whose two segments' conditionings have a cosine below this (a verse turning into a chorus of another genre) dissolves into a new scene: a cold start of the next segment's look (so does a segment nearer an earlier scene's look than the previous segment's: a chorus line again; a scene with an earlier scene's look reuses that one's). -1 = never."}),
                 "options": ("LAG_SAMPLER_OPTIONS", {"tooltip": "From Sampler Options (LAG)."}),
             },
         }

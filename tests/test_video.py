@@ -231,7 +231,7 @@ def test_cancel_stops_a_cold_start_within_a_step(tiny_models, tmp_path):
 
 def test_scene_starts_and_their_dissolve_weights():
     from lag_core.video.plan import Segment, SongPlan
-    from lag_core.video.render import scene_blend, scene_starts
+    from lag_core.video.render import scene_blend, scene_sources, scene_starts
 
     a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     conds = torch.stack([a, a, torch.nn.functional.normalize(a + 0.2 * b, dim=0), b])  # cosines 1, 0.98, 0.20
@@ -246,6 +246,9 @@ def test_scene_starts_and_their_dissolve_weights():
     assert scene_starts(chorus, 0.3) == [2]  # the sun line is no cut at 0.3; the return is, and its repeat is not
     assert scene_starts(chorus, 0.5) == [1, 2] and scene_starts(chorus, -1.0) == []
     assert scene_starts(torch.stack([ocean, sun, ocean]), 0.0) == [2]  # back to the first scene (segment 0)
+    # A scene that comes back to a look made before reuses it (0.94 >= SAME_LOOK); the sun line's is new.
+    assert scene_sources(chorus, [2]) == {2: 0} and scene_sources(chorus, [1, 2]) == {2: 0}
+    assert scene_sources(torch.stack([a, b, a, b]), [1, 2, 3]) == {2: 0, 3: 1} and scene_sources(conds, [3]) == {}
     plan = SongPlan(mono=torch.zeros(22050 * 8), duration=8.0, segments=[Segment(2.0 * i, 2.0 * i + 2, f"line {i}", None) for i in range(4)])
     assert scene_blend(plan, [3], 4.0, 5.0, 1.0) is None  # before the window (5.5 .. 6.5)
     seg, w = scene_blend(plan, [3], 5.0, 6.0, 1.0)
@@ -285,6 +288,33 @@ def test_scene_start_dissolves_into_a_cold_start_of_the_next_segment(tiny_models
     assert (scene - z[1]).abs().max() > 4 * step  # (the scene's latent is not where the frames were)
     assert (latents[-1.0][5] - latents[-1.0][4]).abs().max() <= step  # without scenes: the running latent
     assert (latents[-1.0][5] - scene).abs().max() > 4 * step
+
+
+def test_a_returning_chorus_dissolves_into_the_look_it_had(tiny_models, tmp_path):
+    """A new scene with an earlier scene's look (segment 6 here has segment 4's conditioning; every other
+    segment its own) dissolves into that scene's latent, not into a cold start of its own: a cold start of
+    scene 4 when the render began after it, the render's first frame when it began in it."""
+    from lag_core.video.plan import plan_song
+    from lag_core.video.render import render_video, scene_latent
+    from lag_core.video.store import FrameStore
+
+    vqgan, clip = tiny_models
+    mono = torch.from_numpy(sf.read(str(SONG), dtype="float32")[0])
+    plan = plan_song(mono, SONG_LRC.read_text(encoding="utf-8-sig"))  # segments of 5 s: 6 starts at 30 s
+    conds = torch.linalg.qr(torch.randn(clip.embed_dim, 8, generator=torch.Generator().manual_seed(0)))[0].T.contiguous()
+    conds[6] = conds[4]  # [8, D]: unit rows, cosine 0 between any two but these
+    cfg = SamplerConfig(width=32, height=32, steps=3, cutn=4, seed=0, lr=0.05, deterministic=True)
+    step = cfg.lr * 1.001  # one Adam step moves each element by at most lr
+    own, chorus = scene_latent(vqgan, clip, conds, 6, cfg), scene_latent(vqgan, clip, conds, 4, cfg)
+    assert (own - chorus).abs().max() > 4 * step
+    for start, look in ((29.25, None), (20.0, "first")):
+        video = VideoConfig(fps=4.0, steps_per_frame=1, start=start, duration=30.5 - start + 0.25, transition=1.0, scene_cut=0.5)
+        store = FrameStore(tmp_path / str(start), {}).open()
+        render_video(vqgan, clip, plan, conds, cfg, video, store=store)
+        last = int((30.5 - start) * 4)  # the frame at 30.5 s: the window (29.5 .. 30.5) ends, the scene's look
+        expected = store.latent(0) if look == "first" else chorus
+        assert (store.latent(last) - expected).abs().max() <= step, start
+        assert (store.latent(last) - own).abs().max() > 4 * step
 
 
 # --- MP4 ----------------------------------------------------------------------------------------------

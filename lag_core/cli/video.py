@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scene-cut", type=float, default=V.scene_cut,
                    help="a boundary whose two segments' conditionings have a cosine below this dissolves into a new scene "
                         "(a cold start of the next segment's look), as does a segment that returns to an earlier scene's "
-                        "look; -1: never")
+                        "look; a new scene with an earlier scene's look (a chorus again) reuses it; -1: never")
     p.add_argument("--zoom", type=float, default=V.zoom, help="zoom per second (0.1: 10%% closer each second)")
     p.add_argument("--rotate", type=float, default=V.rotate, help="degrees per second")
     p.add_argument("--translate", type=float, nargs=2, default=[V.translate_x, V.translate_y], metavar=("X", "Y"),

@@ -11,7 +11,9 @@ to an earlier scene's look (`scene_starts`), starts a new scene: the
 next segment's look is made by a cold start of its own, and the frames across the boundary start
 from the running latent blended (smoothstep, over the same `transition`) into that one, so the
 picture dissolves into the new scene instead of dragging the old one's background along (warm
-frames hold a look: a few steps each do not turn a dark picture light). Audio reactivity scales each optimised
+frames hold a look: a few steps each do not turn a dark picture light). A new scene whose look an earlier
+scene already had (a chorus coming back, `scene_sources`) dissolves into that scene's latent instead of a
+cold start of its own: the chorus looks as it did, and costs no more cold starts. Audio reactivity scales each optimised
 frame's learning rate by its onset strength and its motion by its loudness (`reactive.drive`).
 With `inbetween` = n, n frames between two optimised ones are decoded from linearly interpolated
 latents: no optimisation.
@@ -131,6 +133,25 @@ def scene_starts(conds: torch.Tensor, threshold: float) -> list[int]:
     return starts[1:]
 
 
+SAME_LOOK = 0.9  # a new scene whose conditioning is this near (cosine) to an earlier scene's start has its look
+
+
+def scene_sources(conds: torch.Tensor, scenes: list[int]) -> dict[int, int]:
+    """New scenes (`scene_starts`) that come back to a look made before: segment -> the earlier scene
+    whose latent it reuses (the nearest scene start at a cosine of at least `SAME_LOOK`; segment 0 starts
+    the first scene). A scene that reuses a look makes none, so every source is a scene whose look was made."""
+    made: list[int] = [0]
+    sources = {}
+    for i in scenes:
+        cos = conds[made] @ conds[i]  # [M]
+        best = int(cos.argmax())
+        if float(cos[best]) >= SAME_LOOK:
+            sources[i] = made[best]
+        else:
+            made.append(i)
+    return sources
+
+
 def scene_blend(plan: SongPlan, scenes: list[int], t_prev: float, t: float, transition: float) -> tuple[int, float] | None:
     """The scene a frame at `t` dissolves into, after a frame at `t_prev`: `(segment, weight)` when `t`
     is in or past the scene's window (`transition / 2` either side of its boundary) and `t_prev` was
@@ -188,8 +209,21 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     frames = torch.empty((count, cfg.height, cfg.width, 3)) if keep else None
     stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
     scenes = scene_starts(conds, video.scene_cut)
-    scene_latents: dict[int, torch.Tensor] = {}  # segment -> its scene's latent, made when first needed
-    z_prev, prev_key = None, None
+    sources = scene_sources(conds, scenes)
+    reused = set(sources.values())
+    looks: dict[int, torch.Tensor] = {}  # scene -> the latent its frames dissolve into, made when first needed
+    z_prev, prev_key, first_latent = None, None, None
+
+    def look(i: int) -> torch.Tensor:
+        """Scene `i`'s latent: the look it returns to, or a cold start of its own. The render's first frame
+        is the look of the scene it starts in. A look a later scene comes back to is kept; any other only
+        while frames dissolve into it (a long song's scenes do not pile up in memory)."""
+        s = sources.get(i, i)
+        if s not in looks:
+            looks[s] = first_latent if s == segments[keys[0]] else scene_latent(vqgan, clip, conds, s, cfg, cold_callback)
+        for other in [o for o in looks if o != s and o not in reused]:
+            del looks[other]
+        return looks[s]
 
     def within(step: int, total: int, info: dict) -> None:  # a cold start's step: the count stays where it is
         callback(0 if prev_key is None else prev_key + 1, count, {})
@@ -212,9 +246,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
                 blend = scene_blend(plan, scenes, float(times[prev_key]), t, video.transition)
                 if blend is not None:
                     i, weight = blend
-                    if i not in scene_latents:
-                        scene_latents[i] = scene_latent(vqgan, clip, conds, i, cfg, cold_callback)
-                    z_start = torch.lerp(z_start, scene_latents[i].to(z_start.device), weight)
+                    z_start = torch.lerp(z_start, look(i).to(z_start.device), weight)
                 step_cfg = dataclasses.replace(cfg, steps=video.steps_per_frame, lr=cfg.lr * d, seed=cfg.seed + key,
                                                save_every=0)
                 result = sample_vqgan_clip(vqgan, clip, targets, step_cfg, init_latent=z_start)
@@ -251,5 +283,7 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
         if callback is not None:
             callback(key + 1, count, {"image": image, "segment": segments[key], "time": t})
         z_prev, prev_key = z.float().cpu(), key
+        if key == keys[0]:
+            first_latent = z_prev
     return VideoFrames(frames, times.float(), keys, segments, drives, moves, onset, rms, stats["opt"], stats["inb"],
                        stats["optimised"], stats["interpolated"], stats["resumed"])
