@@ -52,12 +52,13 @@ toyworld: $(STAMP)
 	$(BIN)/lag toyworld references output/toyworld_references --per-genre 16
 	for k in mha bahdanau; do rm -f weights/attention/toyworld_lyric_attention_$$k.safetensors; \
 		$(BIN)/lag train --preset toyworld --attention $$k --keys words --epochs $(TOY_EPOCHS) --batch-size 8 --release \
-		--genre-weight $(TOY_GENRE_WEIGHT) --image-dir output/toyworld_references \
+		--genre-weight $(TOY_GENRE_WEIGHT) --audio-only-genre-weight $(TOY_AUDIO_ONLY_GENRE_WEIGHT) --image-dir output/toyworld_references \
 		--out weights/attention/toyworld_lyric_attention_$$k.safetensors --json || exit 1; done
 	rm -f weights/attention/*_curves.png
 
 TOY_EPOCHS ?= 40
 TOY_GENRE_WEIGHT ?= 0.5
+TOY_AUDIO_ONLY_GENRE_WEIGHT ?= 0.55
 
 # The fidelity benchmark on the 32 held-out lines, 5 conditions, seeds 0 and 1, 30 steps, 8 cutouts.
 fidelity: $(STAMP)

@@ -218,6 +218,9 @@ class TrainConfig:
     seed: int = 0
     use_audio: bool = True
     genre_dropout: float = 0.5  # drop the genre from the query for this share of entries, so audio learns genre
+    # The genre's share of the target for those entries (None: genre_weight). Without its label the conditioning
+    # leans to the words (the sound is the weaker cue), so a run may ask the sound for more genre here.
+    audio_only_genre_weight: float | None = None
     # Of the entries that keep their genre, this share hears a random training entry's audio (the
     # target stays theirs; with 4 even genres, 3 in 4 draws are another genre's), so a genre that is
     # given wins over a sound that disagrees (0: off).
@@ -240,6 +243,8 @@ class TrainConfig:
         check_number("learning rate", self.lr, 0, 10, lo_open=True)
         check_number("weight decay", self.weight_decay, 0, 10)
         check_number("genre dropout", self.genre_dropout, 0, 1)
+        if self.audio_only_genre_weight is not None:
+            check_number("audio-only genre weight", self.audio_only_genre_weight, 0, 1)
         check_number("audio mismatch", self.audio_mismatch, 0, 1)
         check_number("dropout", self.dropout, 0, 1, hi_open=True)
         check_number("seed", self.seed, 0, 2**32 - 1, integer=True)

@@ -177,6 +177,22 @@ def test_audio_mismatch_lets_a_given_genre_win_over_the_sound(clip, sample):
     assert mixed["val_acc_audio_only"] >= 0.75, mixed  # the sound still carries the genre when none is given
 
 
+def test_audio_only_genre_weight_sets_how_much_genre_the_sound_alone_gives(tmp_path, clip, sample):
+    """The entries trained without their genre label aim at a target with `audio_only_genre_weight` of the
+    genre: with more, the conditioning of a line with its sound but no genre is nearer its genre's prompt."""
+    cfg = TrainConfig(epochs=25, batch_size=8, seed=1, genre_weight=0.5)
+    near = {}
+    for w in (0.1, 0.9):
+        out = tmp_path / f"w{w}.safetensors"
+        train_attention(sample, clip, dataclasses.replace(cfg, audio_only_genre_weight=w), out)
+        loaded = load_attention(out, clip)
+        prompts = clip.embed_texts(loaded.cfg.prompts())  # [G, D]
+        conds = torch.cat([song_targets(Song(e.lyrics, None, sample.mfcc[i]), loaded, clip).targets.embeds
+                           for i, e in enumerate(sample.entries)])  # [N, D]: sound and words, no genre
+        near[w] = float((conds * prompts[[e.genre_idx for e in sample.entries]]).sum(-1).mean())
+    assert near[0.9] > near[0.1] + 0.1, near
+
+
 @pytest.mark.parametrize("labels,crossed", [([0] * 4 + [1] * 4 + [2] * 4 + [3] * 4, 16), ([2, 0, 1, 0, 3, 1], 6),
                                             ([0, 0, 0, 1], 2), ([1, 1, 1], 0), ([0], 0), ([], 0)])
 def test_genre_over_audio_pairs_every_clip_once_with_another_genre(labels, crossed):
@@ -332,6 +348,11 @@ def test_align_term_pulls_onto_the_genre_weighted_target():
     ranked = F.normalize(genres[labels] + 0.8 * lyrics, dim=-1)  # off target, yet may rank the genre first
     _, off = genre_weighted_loss(ranked, labels, genres, lyrics, ids, 100.0, 0.7)
     assert off["align_loss"] > 0.01
+    # Per entry, the target's genre share: on those targets, zero; the genre weight's are not them.
+    w = torch.tensor([0.7, 0.2, 0.9])
+    per_entry = F.normalize(w[:, None] * genres[labels] + (1 - w[:, None]) * lyrics, dim=-1)
+    assert genre_weighted_loss(per_entry, labels, genres, lyrics, ids, 100.0, 0.7, target_weight=w)[1]["align_loss"] < 1e-6
+    assert genre_weighted_loss(target, labels, genres, lyrics, ids, 100.0, 0.7, target_weight=w)[1]["align_loss"] > 0.01
 
 
 @pytest.mark.parametrize("size,world", [(7, 2), (8, 2), (5, 3), (2, 4), (16, 1)])

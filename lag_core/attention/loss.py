@@ -6,7 +6,10 @@ are all positives):
 
     loss = genre_weight * L(cond, genre prompts [+ genre reference images])
          + (1 - genre_weight) * L(cond, lyric text embeddings)
-         + (1 - cos(cond, normalize(genre_weight * genre target + (1 - genre_weight) * lyric)))
+         + (1 - cos(cond, normalize(w * genre target + (1 - w) * lyric)))
+
+with `w` the genre weight (or, per entry, a target weight: `TrainConfig.audio_only_genre_weight` for the
+entries trained without their genre label).
 
 The last term pulls the conditioning onto the genre-weighted target that the sampler will chase
 (InfoNCE alone only ranks, and stops pulling once the genre ranks first).
@@ -43,8 +46,10 @@ def genre_weighted_loss(
     scale: float,
     genre_weight: float,
     image_embeds: torch.Tensor | None = None,
+    target_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """`labels [B]` genre indices; `lyric_ids [B]` equal for identical lyric text."""
+    """`labels [B]` genre indices; `lyric_ids [B]` equal for identical lyric text; `target_weight [B]` the
+    genre's share of each entry's target in the align term (default `genre_weight` for every entry)."""
     genre_pos = labels[:, None] == torch.arange(genre_embeds.shape[0], device=labels.device)[None]  # [B, G]
     genre_loss = symmetric_nce(cond, genre_embeds, genre_pos, scale)
     if image_embeds is not None:
@@ -57,7 +62,8 @@ def genre_weighted_loss(
     genre_target = genre_embeds[labels]  # [B, D]
     if image_embeds is not None:
         genre_target = F.normalize(genre_target + image_embeds[labels], dim=-1)
-    target = F.normalize(genre_weight * genre_target + (1 - genre_weight) * lyric_embeds, dim=-1)  # [B, D]
+    w = torch.full_like(labels, genre_weight, dtype=cond.dtype) if target_weight is None else target_weight.to(cond.dtype)
+    target = F.normalize(w[:, None] * genre_target + (1 - w[:, None]) * lyric_embeds, dim=-1)  # [B, D]
     align = (1 - (cond * target).sum(-1)).mean()
     total = genre_weight * genre_loss + (1 - genre_weight) * lyric_loss + align
     return total, {"genre_loss": float(genre_loss.detach()), "lyric_loss": float(lyric_loss.detach()),

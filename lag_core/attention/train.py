@@ -242,8 +242,10 @@ def train_attention(dataset, clip, cfg: TrainConfig, checkpoint: str | os.PathLi
                 cond, _ = net(feats.tokens[idx], feats.mask[idx], feats.genres[labels[idx]],
                               mfcc[heard[shard.positions]] if cfg.use_audio else None, present[shard.positions])
                 cond = _gather(cond, world)  # [world * per_rank, D]
+                target_weight = None if cfg.audio_only_genre_weight is None else \
+                    torch.where(present, cfg.genre_weight, cfg.audio_only_genre_weight)
                 loss, _ = genre_weighted_loss(cond[shard.keep], labels[batch], feats.genres, feats.lyrics[batch],
-                                              feats.lyric_ids[batch], scale, cfg.genre_weight, image_embeds)
+                                              feats.lyric_ids[batch], scale, cfg.genre_weight, image_embeds, target_weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
     p.add_argument("--no-audio", action="store_true", help="train without the audio encoder")
     p.add_argument("--genre-dropout", type=float, default=TrainConfig.genre_dropout, help="share of entries trained without the genre in the query")
+    p.add_argument("--audio-only-genre-weight", type=float, default=None,
+                   help="the genre's share of the target for the entries trained without their genre (the sound alone); "
+                        "default --genre-weight, or with --resume the saved run's")
     p.add_argument("--audio-mismatch", type=float, default=None,
                    help=f"share of the entries with a genre that hear a random training entry's audio, so a given genre "
                         f"wins over the sound; default {TrainConfig.audio_mismatch}, or with --resume the saved run's")
@@ -74,13 +77,15 @@ def run_train(args) -> int:
         if not sep or not prompt.strip():
             raise InputError(f"--genre-prompt must be GENRE=PROMPT, found '{item}'")
         prompts[genre.strip().lower()] = prompt.strip()
-    resuming = args.resume and Path(args.out).is_file() and (args.keys is None or args.audio_mismatch is None)
+    resuming = args.resume and Path(args.out).is_file() and \
+        (args.keys is None or args.audio_mismatch is None or args.audio_only_genre_weight is None)
     saved = saved_train_config(args.out) if resuming else {}
     keys = args.keys if args.keys is not None else str(saved.get("keys", TrainConfig.keys))
     mismatch = args.audio_mismatch if args.audio_mismatch is not None else float(saved.get("audio_mismatch", TrainConfig.audio_mismatch))
+    audio_only = args.audio_only_genre_weight if args.audio_only_genre_weight is not None else saved.get("audio_only_genre_weight")
     cfg = TrainConfig(kind=args.attention, genre_weight=args.genre_weight, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, use_audio=not args.no_audio,
-                      genre_dropout=args.genre_dropout, audio_mismatch=mismatch,
+                      genre_dropout=args.genre_dropout, audio_mismatch=mismatch, audio_only_genre_weight=audio_only,
                       genre_template=args.genre_template, genre_prompts=prompts,
                       image_dir=args.image_dir, keys=keys)
     cfg.validate()
