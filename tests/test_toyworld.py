@@ -227,20 +227,20 @@ def test_shipped_autoencoder_psnr():
     assert eval_vqgan_psnr(vqgan, n=128, seed=321) >= 20.0
 
 
-# Measured 2026-12-04 (seventh round: plain scenes on rap's teal a quarter of the time, the CLIP and
-# attention retrained; the sampler's default 4 starts) on this machine kind, these exact settings
-# (condition (c), 60 steps, 8 cutouts, seeds 0-7): the metal fire line gives metal + fire with 7 seeds
-# (ocean with seed 4); the pop ocean line ocean with all 8 and pop + ocean with 7 (rnb with seed 6).
-# The sixth round gave 8, and 7 / 5; the fifth (one start) ocean 3 of 8, pop + ocean 2: ocean on pop
+# Measured 2026-12-04 (eighth round: the seventh's world and CLIP, the attention retrained with the
+# audio-only genre weight; the sampler's default 4 starts) on this machine kind, these exact settings
+# (condition (c), 60 steps, 8 cutouts, seeds 0-7): the metal fire line gives fire with 7 seeds (ocean
+# with seed 4) and metal + fire with 6 (rnb with seed 5); the pop ocean line pop + ocean with all 8.
+# The seventh round gave 7, and 8 / 7; the sixth 8, and 7 / 5; the fifth (one start) ocean 3 of 8, pop + ocean 2: ocean on pop
 # was the weak pair, its blue stalled on warm colours from some random starts (docs/fidelity.md). One
 # seed sits on a knife edge, and a different CPU rounds differently, so the test counts over 8 seeds
-# with a margin under what was measured. The untrained attention (the genre prompt) gives the motif
+# two under what was measured. The untrained attention (the genre prompt) gives the motif
 # about 1 in 8, which fails both lines' motif counts.
 SEEDS = range(8)
 
 
 @shipped
-@pytest.mark.parametrize("name,min_both,min_motif", [("heldout_metal_0", 5, 6), ("heldout_pop_1", 5, 6)])
+@pytest.mark.parametrize("name,min_both,min_motif", [("heldout_metal_0", 4, 5), ("heldout_pop_1", 6, 6)])
 def test_held_out_lines_give_their_genre_and_motif(name, min_both, min_motif):
     """A metal line with a fire word and a pop line with an ocean word, through the shipped
     attention with genre and audio (condition (c)), 60 steps, 8 cutouts, the default starts: the judge finds the motif
