@@ -204,10 +204,13 @@ def test_killed_render_resumes_to_the_same_frames(tiny_models, tmp_path):
         FrameStore(tmp_path / "c", settings).open()
 
 
-def test_cancel_stops_a_cold_start_within_a_step(tiny_models, tmp_path):
+def test_cancel_stops_a_cold_start_within_a_step(tiny_models, tmp_path, monkeypatch):
     """The first frame and a new scene's latent are cold starts (many steps): a Cancel (the callback
     raising) stops them after a step, not after the whole start, and nothing half-made is stored."""
+    from lag_core.video import render
     from lag_core.video.store import FrameStore
+
+    monkeypatch.setattr(render, "SAME_LOOK", 2.0)  # no scene reuses a look: the one at 10 s is a cold start
 
     seen = []
 
@@ -307,14 +310,19 @@ def test_a_returning_chorus_dissolves_into_the_look_it_had(tiny_models, tmp_path
     step = cfg.lr * 1.001  # one Adam step moves each element by at most lr
     own, chorus = scene_latent(vqgan, clip, conds, 6, cfg), scene_latent(vqgan, clip, conds, 4, cfg)
     assert (own - chorus).abs().max() > 4 * step
-    for start, look in ((29.25, None), (20.0, "first")):
+    for start, look in ((29.25, None), (20.5, "first"), (30.5, "first")):  # 20.5, 30.5: segment 4's and 6's look alone
         video = VideoConfig(fps=4.0, steps_per_frame=1, start=start, duration=30.5 - start + 0.25, transition=1.0, scene_cut=0.5)
         store = FrameStore(tmp_path / str(start), {}).open()
         render_video(vqgan, clip, plan, conds, cfg, video, store=store)
         last = int((30.5 - start) * 4)  # the frame at 30.5 s: the window (29.5 .. 30.5) ends, the scene's look
+        if look == "first" and start == 30.5:  # began in the returning scene: its first frame is its look
+            assert (store.latent(0) - chorus).abs().max() > 4 * step and (store.latent(0) - own).abs().max() > 4 * step
+            continue
         expected = store.latent(0) if look == "first" else chorus
         assert (store.latent(last) - expected).abs().max() <= step, start
-        assert (store.latent(last) - own).abs().max() > 4 * step
+        assert (store.latent(last) - own).abs().max() > 4 * step and (expected - own).abs().max() > 4 * step
+        if look == "first":
+            assert (expected - chorus).abs().max() > 4 * step  # the first frame's latent, not a cold start of 4
 
 
 # --- MP4 ----------------------------------------------------------------------------------------------

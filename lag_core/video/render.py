@@ -98,16 +98,22 @@ def _smoothstep(u: float) -> float:
     return u * u * (3 - 2 * u)
 
 
+def _segments_at(plan: SongPlan, t: float, transition: float) -> tuple[int, tuple[int, int] | None, float]:
+    """The segment at `t`, and the pair of segments its target slides between (with how far) when `t` is
+    within `transition / 2` of a boundary, else None."""
+    i = plan.segment_at(t)
+    seg, half = plan.segments[i], transition / 2
+    if half > 0 and i + 1 < len(plan.segments) and t > seg.end - half:
+        return i, (i, i + 1), (t - (seg.end - half)) / transition
+    if half > 0 and i > 0 and t < seg.start + half:
+        return i, (i - 1, i), (t - (seg.start - half)) / transition
+    return i, None, 0.0
+
+
 def target_at(plan: SongPlan, conds: torch.Tensor, t: float, transition: float) -> Targets:
     """The target at time `t`: a segment's conditioning, or on the way (slerp, smoothstep) to the next
     within `transition / 2` seconds of a boundary."""
-    i = plan.segment_at(t)
-    seg, half = plan.segments[i], transition / 2
-    pair = None
-    if half > 0 and i + 1 < len(plan.segments) and t > seg.end - half:
-        pair, u = (i, i + 1), (t - (seg.end - half)) / transition
-    elif half > 0 and i > 0 and t < seg.start + half:
-        pair, u = (i - 1, i), (t - (seg.start - half)) / transition
+    i, pair, u = _segments_at(plan, t, transition)
     if pair is None:
         return Targets.from_embeddings(conds[i], label=f"segment {i}")
     return Targets.from_embeddings(_slerp(conds[pair[0]], conds[pair[1]], _smoothstep(u)), label=f"segments {pair[0]}->{pair[1]}")
@@ -210,18 +216,21 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
     stats = {"opt": 0.0, "inb": 0.0, "optimised": 0, "interpolated": 0, "resumed": 0}
     scenes = scene_starts(conds, video.scene_cut)
     sources = scene_sources(conds, scenes)
-    reused = set(sources.values())
+    last_return = {s: i for i, s in sources.items()}  # a look -> the last scene that comes back to it
+    first, pair, _ = _segments_at(plan, float(times[keys[0]]), video.transition)
+    first_look = None if pair is not None else sources.get(first, first)  # the look the first frame has, if one alone
     looks: dict[int, torch.Tensor] = {}  # scene -> the latent its frames dissolve into, made when first needed
     z_prev, prev_key, first_latent = None, None, None
 
     def look(i: int) -> torch.Tensor:
         """Scene `i`'s latent: the look it returns to, or a cold start of its own. The render's first frame
-        is the look of the scene it starts in. A look a later scene comes back to is kept; any other only
-        while frames dissolve into it (a long song's scenes do not pile up in memory)."""
+        is the look of the scene it starts in (unless it began on the way between two segments). A look is
+        kept while frames dissolve into it and until the last scene that comes back to it (a long song's
+        scenes do not pile up in memory)."""
         s = sources.get(i, i)
         if s not in looks:
-            looks[s] = first_latent if s == segments[keys[0]] else scene_latent(vqgan, clip, conds, s, cfg, cold_callback)
-        for other in [o for o in looks if o != s and o not in reused]:
+            looks[s] = first_latent if s == first_look else scene_latent(vqgan, clip, conds, s, cfg, cold_callback)
+        for other in [o for o in looks if o != s and last_return.get(o, -1) <= i]:
             del looks[other]
         return looks[s]
 
