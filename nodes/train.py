@@ -57,6 +57,7 @@ class LAGTrainAttention:
             },
             "optional": {
                 "keys": (list(ATTENTION_KEYS), {"default": TrainConfig.keys, "tooltip": "What the attention attends over: each word on its own (words), or CLIP's tokens in context with (tokens) or without (content) its end-of-text token."}),
+                "audio_only_genre_weight": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 1.0, "step": 0.05, "tooltip": "Weight of the genre targets for the entries trained without their genre (the sound alone must carry it); negative: the same as genre_weight (lag train --audio-only-genre-weight)."}),
             },
         }
 
@@ -70,7 +71,7 @@ class LAGTrainAttention:
         return True
 
     def train(self, clip, dataset, kind, genre_weight, epochs, batch_size, lr, seed, use_audio, out_name, overwrite,
-              keys=TrainConfig.keys):
+              keys=TrainConfig.keys, audio_only_genre_weight=-1.0):
         import torch
 
         from ..lag_core.attention.train import train_to_file
@@ -82,7 +83,8 @@ class LAGTrainAttention:
         if out.exists() and not overwrite:
             raise InputError(f"'{out}' exists; turn on overwrite or choose another out_name")
         cfg = TrainConfig(kind=kind, genre_weight=genre_weight, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          use_audio=use_audio, keys=keys)
+                          use_audio=use_audio, keys=keys,
+                          audio_only_genre_weight=None if audio_only_genre_weight < 0 else audio_only_genre_weight)
         # ComfyUI runs nodes under inference mode; training needs autograd (as ComfyUI's own trainer does).
         with torch.inference_mode(False), torch.enable_grad():
             result = train_to_file(open_cached(dataset), clip, cfg, out, callback=progress(1))  # total: per step

@@ -84,7 +84,8 @@ WORKFLOWS = {
         "3": {"class_type": "LAGTrainAttention", "inputs": {"clip": ["2", 0], "dataset": "[sample] LAG sample (64 entries)",
                                                             "kind": "mha", "genre_weight": 0.7, "epochs": 10, "batch_size": 8,
                                                             "lr": 0.002, "seed": 0, "use_audio": True,
-                                                            "out_name": "my_lyric_attention", "overwrite": True, "keys": "words"}},
+                                                            "out_name": "my_lyric_attention", "overwrite": True, "keys": "words",
+                                                            "audio_only_genre_weight": -1.0}},
         "4": preview(["3", 1], "Training curves"),
     },
     "4_text_prompt_vqgan_clip": {

@@ -312,6 +312,7 @@ def test_generate_refuses_bad_options(tmp_path, lag_cli, args, needle):
     (["--lr", "nan"], "learning rate"),
     (["--genre-weight", "nan"], "genre weight"),
     (["--audio-only-genre-weight", "1.5"], "audio-only genre weight"),
+    (["--audio-only-genre-weight", "nan"], "audio-only genre weight"),
     (["--genre-template", "{genre"], "malformed"),
     (["--genre-template", "{genre} by {artist}"], "no other field"),
     (["--genre-prompt", "polka=accordion album"], "not genres"),

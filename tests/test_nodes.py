@@ -154,12 +154,15 @@ def test_cancelled_training_keeps_the_old_weights(inproc, monkeypatch):
     assert old.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["precious.safetensors"]
     with torch.inference_mode():
-        out = train.train(clip, _bundled(pack), "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True, keys="content")
+        out = train.train(clip, _bundled(pack), "mha", 0.7, 2, 8, 0.002, 0, True, "precious", True, keys="content",
+                          audio_only_genre_weight=0.6)
     assert out["result"][0] == "precious.safetensors" and old.read_bytes() != before
-    assert type(train).INPUT_TYPES()["optional"]["keys"][1]["default"] == "words"
-    from lag_core.attention.checkpoint import load_attention
+    optional = type(train).INPUT_TYPES()["optional"]
+    assert optional["keys"][1]["default"] == "words" and optional["audio_only_genre_weight"][1]["default"] < 0
+    from lag_core.attention.checkpoint import load_attention, saved_train_config
 
     assert load_attention(old).cfg.keys == "content"
+    assert saved_train_config(old)["audio_only_genre_weight"] == 0.6
     assert out["result"][1].shape[-1] == 3  # the curves, drawn by the node
 
 

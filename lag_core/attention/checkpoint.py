@@ -72,7 +72,7 @@ def _train_config(meta: dict, path) -> dict:
 
 def saved_train_config(path) -> dict:
     """The training settings a resumable run in `path` was saved with (so `--resume` continues it
-    without being told its `keys` or `audio_mismatch` again)."""
+    without being told its `keys`, `audio_mismatch` or `audio_only_genre_weight` again)."""
     _, meta = _read(path, "cannot --resume from it")
     return _train_config(meta, path)
 
