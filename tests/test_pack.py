@@ -117,6 +117,16 @@ def test_ui_and_api_twins_agree(path):
         assert ids[dst]["inputs"][dst_slot]["link"] == link_id
 
 
+def test_bundled_workflows_are_what_make_workflows_writes():
+    """The graphs are defined once, in scripts/make_workflows.py: a change there needs `make workflows`."""
+    from make_workflows import WORKFLOWS as GRAPHS
+
+    strip = lambda wf: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in wf.items()}  # noqa: E731
+    assert sorted(GRAPHS) == [p.stem for p in WORKFLOWS]
+    for path in WORKFLOWS:
+        assert strip(json.loads(path.read_text())) == strip(GRAPHS[path.stem]), f"{path.name} is stale: run `make workflows`"
+
+
 def test_six_workflows_bundled_the_first_one_to_start_with():
     assert len(WORKFLOWS) == 6
     assert sorted(p.name for p in WORKFLOW_DIR.glob("*.json")) == [p.name for p in WORKFLOWS]

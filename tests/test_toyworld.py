@@ -126,14 +126,16 @@ def test_genre_phrases_are_false_of_plain_scenes_only_where_the_background_is_no
     from lag_core.toyworld.render import Scene, could_be, genre_scene
     from lag_core.toyworld.train import caption_truth
 
-    light, teal, mid = (185,) * 3, RAP_TINT, (115,) * 3
+    light, teal, mid = (185.0,) * 3, tuple(map(float, RAP_TINT)), (100.0,) * 3
     scenes = [Scene(light, light, 0.0, "fire", genre="pop"), Scene(light, light, 0.0, "fire"), Scene(teal, teal, 0.0, "ocean"),
-              Scene(mid, mid, 0.0, "ocean")]
-    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music"], scenes)
-    assert true.tolist() == [[True, True, False, False], [False, True, False, False], [False, False, False, False],
-                             [False, False, False, False]]
-    assert known.tolist() == [[True, True, True, True], [False, True, True, True], [True, True, False, True],
-                              [True, True, True, True]]
+              Scene(mid, mid, 0.0, "ocean"), Scene((160.0,) * 3, (100.0,) * 3, 0.0, "ocean")]
+    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music", "rnb music"], scenes)
+    assert not true[1:, [0, 2, 3, 4]].any() and true[:2, 1].all() and not true[2:, 1].any() and true[0, 0]
+    assert known.tolist() == [[True] * 5,
+                              [False, True, True, True, True],  # light grey: could be pop, is no rap, metal or rnb
+                              [True, True, False, True, True],  # teal: could be rap alone
+                              [True, True, True, True, True],  # a flat grey 100: no genre's (rnb's is a gradient)
+                              [True, True, True, True, False]]  # 160 -> 100: could be rnb's gradient
     # every genre's own scenes could be it, and only it
     for seed in range(200):
         rng = np.random.default_rng(seed)

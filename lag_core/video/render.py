@@ -224,7 +224,8 @@ def render_video(vqgan, clip, plan: SongPlan, conds: torch.Tensor, cfg: SamplerC
 
     def look(i: int) -> torch.Tensor:
         """Scene `i`'s latent: the look it returns to, or a cold start of its own. The render's first frame
-        is the look of the scene it starts in (unless it began on the way between two segments). A look is
+        is the look of the scene it starts in when it starts in that scene's first segment, not on the way
+        between two segments (a render that starts further on makes the look cold when a scene returns to it). A look is
         kept while frames dissolve into it and until the last scene that comes back to it (a long song's
         scenes do not pile up in memory)."""
         s = sources.get(i, i)
