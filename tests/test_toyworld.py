@@ -119,29 +119,16 @@ def test_captions_are_lines_with_a_motif_word_or_genre_phrases():
     assert any(g for _, g, _ in keys) and any(m and not g for m, g, _ in keys)
 
 
-def test_genre_phrases_are_false_of_plain_scenes_only_where_the_background_is_not_the_genres():
+def test_genre_phrases_say_nothing_of_plain_scenes():
     """A plain scene may look like a genre (light grey with circles: pop), so the CLIP's loss leaves
-    (plain scene, that genre's phrase) out instead of teaching that the phrase is false of it. Where
-    the background cannot be the genre's (any grey for rap, teal for pop), the phrase is false."""
-    from lag_core.toyworld.render import Scene, could_be, genre_scene
+    (plain scene, genre phrase) out instead of teaching that the phrase is false of it."""
+    from lag_core.toyworld.render import Scene
     from lag_core.toyworld.train import caption_truth
 
-    light, teal, mid = (185.0,) * 3, tuple(map(float, RAP_TINT)), (100.0,) * 3
-    scenes = [Scene(light, light, 0.0, "fire", genre="pop"), Scene(light, light, 0.0, "fire"), Scene(teal, teal, 0.0, "ocean"),
-              Scene(mid, mid, 0.0, "ocean"), Scene((160.0,) * 3, (100.0,) * 3, 0.0, "ocean")]
-    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music", "rnb music"], scenes)
-    assert not true[1:, [0, 2, 3, 4]].any() and true[:2, 1].all() and not true[2:, 1].any() and true[0, 0]
-    assert known.tolist() == [[True] * 5,
-                              [False, True, True, True, True],  # light grey: could be pop, is no rap, metal or rnb
-                              [True, True, False, True, True],  # teal: could be rap alone
-                              [True, True, True, True, True],  # a flat grey 100: no genre's (rnb's is a gradient)
-                              [True, True, True, True, False]]  # 160 -> 100: could be rnb's gradient
-    # every genre's own scenes could be it, and only it
-    for seed in range(200):
-        rng = np.random.default_rng(seed)
-        genre = GENRES[seed % 4]
-        scene = genre_scene(genre, "fire", rng)
-        assert [could_be(scene, g, margin=0) for g in GENRES] == [g == genre for g in GENRES], (genre, scene.bg_top)
+    scenes = [Scene((185,) * 3, (185,) * 3, 0.0, "fire", genre="pop"), Scene((185,) * 3, (185,) * 3, 0.0, "fire")]
+    true, known = caption_truth(["pop music", "the fire burning", "rap style"], scenes)
+    assert true.tolist() == [[True, True, False], [False, True, False]]
+    assert known.tolist() == [[True, True, True], [False, True, False]]
 
 
 def test_sample_has_every_genre_and_motif_twice_with_audio():
@@ -226,8 +213,8 @@ def test_shipped_clip_zero_shot():
 
     _, clip = make_preset("toyworld")
     acc = eval_clip_zero_shot(clip, n=128, seed=123)
-    assert acc["genre"] >= 0.75, acc  # measured 77% with this seed (ninth round; the seventh's CLIP 88%; docs/fidelity.md)
-    assert acc["motif"] >= 0.9, acc  # measured 100% with this seed (seventh and ninth rounds; the sixth 92%)
+    assert acc["genre"] >= 0.75, acc  # measured 88% with this seed (seventh round; docs/fidelity.md)
+    assert acc["motif"] >= 0.9, acc  # measured 100% with this seed (seventh round; the sixth 92%)
     assert acc["motif_heldout_forms"] >= 0.8, acc
     assert acc["motif_in_line"] >= 0.8, acc
 

@@ -79,15 +79,14 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
 def caption_truth(captions, scenes) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, B]` bool each: caption j is true of image i (same motif where it names one, same genre
     where it names one; a line about fire is true of every fire picture, whatever its genre), and
-    whether that is known. A genre phrase says nothing of a plain scene whose background could be the
-    genre's (light grey, circles: pop): calling the phrase false of it would teach the CLIP that the
-    look is not the genre, so those pairs are left out of the loss. Of any other plain scene it is
-    false: shapes of any colour on a grey are no rap, whatever the colours (`render.could_be`)."""
-    from .render import caption_key, could_be
+    whether that is known. A genre phrase says nothing of a plain scene: a plain scene may look like
+    a genre (light grey, circles: pop), so calling the phrase false of it would teach the CLIP that
+    the look is not the genre. Those pairs are left out of the loss."""
+    from .render import caption_key
 
     keys = [caption_key(c) for c in captions]
     true = torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
-    known = torch.tensor([[g is None or s.genre is not None or not could_be(s, g) for _, g in keys] for s in scenes])
+    known = torch.tensor([[g is None or s.genre is not None for _, g in keys] for s in scenes])
     return true, known
 
 
