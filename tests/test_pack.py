@@ -100,6 +100,11 @@ def test_validate_inputs_messages():
 WORKFLOWS = sorted(API_DIR.glob("*.json"))
 
 
+def _graph(api: dict) -> dict:
+    """An API workflow's nodes and inputs, without titles."""
+    return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_ui_and_api_twins_agree(path):
     info = object_info()
@@ -108,8 +113,7 @@ def test_ui_and_api_twins_agree(path):
     assert ui["version"] and ui["nodes"] and "links" in ui
     for node in ui["nodes"]:
         assert node["type"] in info, f"{node['type']} is neither a pack node nor a known core node"
-    strip = lambda wf: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in wf.items()}  # noqa: E731
-    assert strip(ui_to_api(ui, info)) == strip(api)
+    assert _graph(ui_to_api(ui, info)) == _graph(api)
     # Links in the UI graph point at real nodes and slots.
     ids = {n["id"]: n for n in ui["nodes"]}
     for link_id, src, src_slot, dst, dst_slot, _type in ui["links"]:
@@ -121,10 +125,9 @@ def test_bundled_workflows_are_what_make_workflows_writes():
     """The graphs are defined once, in scripts/make_workflows.py: a change there needs `make workflows`."""
     from make_workflows import WORKFLOWS as GRAPHS
 
-    strip = lambda wf: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in wf.items()}  # noqa: E731
     assert sorted(GRAPHS) == [p.stem for p in WORKFLOWS]
     for path in WORKFLOWS:
-        assert strip(json.loads(path.read_text())) == strip(GRAPHS[path.stem]), f"{path.name} is stale: run `make workflows`"
+        assert _graph(json.loads(path.read_text())) == _graph(GRAPHS[path.stem]), f"{path.name} is stale: run `make workflows`"
 
 
 def test_six_workflows_bundled_the_first_one_to_start_with():
