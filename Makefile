@@ -57,8 +57,8 @@ toyworld: $(STAMP)
 	rm -f weights/attention/*_curves.png
 
 TOY_EPOCHS ?= 40
-TOY_GENRE_WEIGHT ?= 0.5
-TOY_AUDIO_ONLY_GENRE_WEIGHT ?= 0.55
+TOY_GENRE_WEIGHT ?= 0.2
+TOY_AUDIO_ONLY_GENRE_WEIGHT ?= 0.4
 
 # The fidelity benchmark on the 32 held-out lines, 5 conditions, seeds 0 and 1, 30 steps, 8 cutouts.
 fidelity: $(STAMP)

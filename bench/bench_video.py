@@ -14,7 +14,7 @@ embedded toy world at its native 64 px, judged by the toy world's pixel judge (n
   steps a warm start needs inside segments (from the previous optimised frame) and at each segment
   boundary (from the previous segment's last optimised frame).
 
-    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--seeds 1,2,3,4] [--restarts 4] [--threads 2] [--json FILE]
+    .venv/bin/python bench/bench_video.py [--fps 2] [--steps-per-frame 4] [--seeds 1,2,3,4] [--restarts 4] [--lr 0.15] [--threads 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 from lag_core.audio.io import load_audio, to_mono_22050
 from lag_core.data.demo_song import SONG_DIR, SONG_NAME
 from lag_core.models import make_attention, make_preset
-from lag_core.options import SamplerConfig, VideoConfig
+from lag_core.options import BENCH_LR, SamplerConfig, VideoConfig
 from lag_core.sampler import sample_vqgan_clip
 from lag_core.toyworld.judge import judge_genre, judge_motif
 from lag_core.toyworld.vocab import motif_of_line
@@ -101,6 +101,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2,3,4", help="seeds of the whole-song renders (follows the lyrics) and of the beat renders")
     parser.add_argument("--scene-cut", type=float, default=VideoConfig.scene_cut)
     parser.add_argument("--first-steps", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=BENCH_LR, help="the sampler's learning rate")
     parser.add_argument("--restarts", type=int, default=SamplerConfig.restarts,
                         help="random starts of every cold start (the steps to the look count the trials too)")
     parser.add_argument("--beat-fps", type=float, default=6.0)
@@ -117,7 +118,7 @@ def main() -> int:
     audio = load_audio(SONG_DIR / f"{SONG_NAME}.ogg")
     plan = plan_song(to_mono_22050(audio)[0], (SONG_DIR / f"{SONG_NAME}.lrc").read_text(encoding="utf-8-sig"))
     conds = segment_conditionings(plan, loaded, clip)
-    cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=0.15, cutn=16, seed=1, init="random",
+    cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=args.lr, cutn=16, seed=1, init="random",
                         restarts=args.restarts)
     figures: dict = {"threads": args.threads, "segments": len(plan.segments)}
 

@@ -119,16 +119,27 @@ def test_captions_are_lines_with_a_motif_word_or_genre_phrases():
     assert any(g for _, g, _ in keys) and any(m and not g for m, g, _ in keys)
 
 
-def test_genre_phrases_say_nothing_of_plain_scenes():
+def test_genre_phrases_are_false_of_plain_scenes_only_where_the_background_is_not_the_genres():
     """A plain scene may look like a genre (light grey with circles: pop), so the CLIP's loss leaves
-    (plain scene, genre phrase) out instead of teaching that the phrase is false of it."""
-    from lag_core.toyworld.render import Scene
+    (plain scene, that genre's phrase) out instead of teaching that the phrase is false of it. Where
+    the background cannot be the genre's (any grey for rap, teal for pop), the phrase is false."""
+    from lag_core.toyworld.render import Scene, could_be, genre_scene
     from lag_core.toyworld.train import caption_truth
 
-    scenes = [Scene((185,) * 3, (185,) * 3, 0.0, "fire", genre="pop"), Scene((185,) * 3, (185,) * 3, 0.0, "fire")]
-    true, known = caption_truth(["pop music", "the fire burning", "rap style"], scenes)
-    assert true.tolist() == [[True, True, False], [False, True, False]]
-    assert known.tolist() == [[True, True, True], [False, True, False]]
+    light, teal, mid = (185,) * 3, RAP_TINT, (115,) * 3
+    scenes = [Scene(light, light, 0.0, "fire", genre="pop"), Scene(light, light, 0.0, "fire"), Scene(teal, teal, 0.0, "ocean"),
+              Scene(mid, mid, 0.0, "ocean")]
+    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music"], scenes)
+    assert true.tolist() == [[True, True, False, False], [False, True, False, False], [False, False, False, False],
+                             [False, False, False, False]]
+    assert known.tolist() == [[True, True, True, True], [False, True, True, True], [True, True, False, True],
+                              [True, True, True, True]]
+    # every genre's own scenes could be it, and only it
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        genre = GENRES[seed % 4]
+        scene = genre_scene(genre, "fire", rng)
+        assert [could_be(scene, g, margin=0) for g in GENRES] == [g == genre for g in GENRES], (genre, scene.bg_top)
 
 
 def test_sample_has_every_genre_and_motif_twice_with_audio():

@@ -23,11 +23,19 @@ import torch
 import torch.nn.functional as F
 
 
-def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Rows: -log of the softmax mass on the positives, averaged over rows with a positive."""
+def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor, every_positive: bool = False) -> torch.Tensor:
+    """Rows: -log of the softmax mass on the positives, averaged over rows with a positive.
+
+    `every_positive`: instead, the mean over a row's positives of each one's -log softmax (the
+    supervised contrastive loss, Khosla et al. 2020). The mass on the positives is met by the
+    easiest positives alone (a genre phrase by the pictures of its genre easiest to tell); this asks
+    for every one of them."""
     log_prob = logits.log_softmax(dim=-1)
-    masked = log_prob.masked_fill(~positives, float("-inf"))
     has = positives.any(dim=-1)
+    if every_positive:
+        per_row = log_prob.masked_fill(~positives, 0.0).sum(dim=-1) / positives.sum(dim=-1).clamp_min(1)
+        return -per_row[has].mean()
+    masked = log_prob.masked_fill(~positives, float("-inf"))
     return -masked.logsumexp(dim=-1)[has].mean()
 
 

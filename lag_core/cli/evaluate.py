@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..options import DEFAULT_PRESET, PRESETS
+from ..options import BENCH_LR, DEFAULT_PRESET, PRESETS
 from .generate import add_restarts_option
 from .output import emit
 
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     f.add_argument("--conditions", default="abcde")
     f.add_argument("--init", default="random", choices=["random", "grey", "noise"], help="the sampler's start")
     add_restarts_option(f)
+    f.add_argument("--lr", type=float, default=BENCH_LR, help="the sampler's learning rate")
     f.add_argument("--limit", type=int, default=0, help="only the first N entries (0 = all)")
     f.add_argument("--out", required=True, metavar="DIR")
     f.add_argument("--json", action="store_true")
@@ -38,7 +39,7 @@ def run_fidelity_cmd(args) -> int:
     try:
         result = fidelity_report(args.out, args.preset, args.attention, args.dataset, args.limit, callback=bar,
                                  steps=args.steps, seeds=tuple(args.seeds), conditions=args.conditions, init=args.init,
-                                 cutn=args.cutn, restarts=args.restarts)
+                                 cutn=args.cutn, restarts=args.restarts, lr=args.lr)
     finally:
         bar.close()
     return emit(args, result.summary(), result.table())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..options import DEFAULT_PRESET, GENRES
+from ..options import BENCH_LR, DEFAULT_PRESET, GENRES
 from ..prompts import text_targets
 from ..sampler import SamplerConfig, sample_vqgan_clip
 from .judge import judge_genre, judge_motif
@@ -66,7 +66,7 @@ class FidelityResult:
             lines.append(f"top token = motif word ({kind}): {rate:.0%}")
         lines.append(f"{len({r['entry'] for r in self.rows})} lines, seeds {self.seeds}, {self.init} start, "
                      f"{self.settings.get('steps')} steps, {self.settings.get('cutn')} cutouts, "
-                     f"{self.settings.get('restarts', 1)} start(s), {self.seconds:.0f} s")
+                     f"{self.settings.get('restarts', 1)} start(s), lr {self.settings.get('lr', BENCH_LR)}, {self.seconds:.0f} s")
         return "\n".join(lines)
 
     def summary(self) -> dict:
@@ -111,12 +111,13 @@ def top_token_rate(loaded, clip, dataset) -> tuple[float, list[str]]:
 
 
 def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), size: int = 64, conditions="abcde",
-                 init: str = "random", cutn: int = 8, restarts: int = SamplerConfig.restarts, extra_attention: dict | None = None, callback=None) -> FidelityResult:
+                 init: str = "random", cutn: int = 8, restarts: int = SamplerConfig.restarts, lr: float = BENCH_LR,
+                 extra_attention: dict | None = None, callback=None) -> FidelityResult:
     """`loaded`: the attention of conditions (c)-(e); `extra_attention`: kind -> more attention files
     whose top-token rate is reported too."""
     from ..song import song_from_entry, song_targets
 
-    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size,
+    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size, "lr": lr,
                                                                     "restarts": SamplerConfig(init=init, restarts=restarts).starts()})
     start = time.perf_counter()
     for kind, att in {loaded.cfg.kind: loaded, **(extra_attention or {})}.items():
@@ -136,7 +137,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
                 song.genre = None if c == "d" else entry.genre
                 targets = song_targets(song, untrained if c == "e" else loaded, clip).targets
             for seed in seeds:
-                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=0.15, init=init, restarts=restarts)
+                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=lr, init=init, restarts=restarts)
                 image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
                 pixels = image[0].numpy()
                 genre, judged_motif = judge_genre(pixels), judge_motif(pixels)
@@ -193,7 +194,7 @@ def fidelity_report(out_dir, preset: str = DEFAULT_PRESET, attention: str | None
                     limit: int = 0, callback=None, **run_options) -> FidelityResult:
     """`lag eval fidelity`: run the benchmark on a preset's models and write `fidelity_grid.png`,
     `fidelity.json` and `fidelity.txt` (the table) into `out_dir`. `run_options` go to
-    `run_fidelity` (steps, seeds, conditions, init, cutn, restarts). The top-token rate is reported for the
+    `run_fidelity` (steps, seeds, conditions, init, cutn, restarts, lr). The top-token rate is reported for the
     given (or the preset's multi-head) attention and, with the preset's attention, for Bahdanau too."""
     import json
     from pathlib import Path

@@ -12,7 +12,9 @@ Two independent axes, so that every genre x motif combination renders and can be
   where rap's earlier near black was drawn as metal's dark grey (docs/fidelity.md).
 
 Plain scenes (a random grey background or rap's teal, random shape kinds, one motif colour) separate
-the two: captions of lyric lines are true of every background, and come with each genre's as often.
+the two: captions of lyric lines are true of every background, and come with each genre's as often; a
+genre phrase is false of a plain scene whose background cannot be the genre's (`could_be`: shapes of
+any colour on a grey are no rap).
 Captions are lyric-like sentences holding one motif word (`vocab.random_line`) or genre phrases; the
 caption text alone says what it claims (`caption_key`).
 """
@@ -32,6 +34,11 @@ SHAPES = ("circle", "square", "triangle", "lightning", "wave")
 GENRE_SHAPES = {"metal": "lightning", "pop": "circle", "rnb": "wave", "rap": "square"}
 GENRE_CAPTION_SHARE = 0.6  # of a genre scene's captions: a genre phrase (else a line with its motif word)
 RAP_TINT = (0, 135, 135)  # rap's background: the one with a hue
+# The other genres' backgrounds: the (low, high) grey levels of the top and the bottom row (rnb: a gradient).
+GREY_LEVELS = {"metal": ((45, 65), (45, 65)), "pop": ((178, 195), (178, 195)), "rnb": ((135, 150), (80, 95))}
+# A plain scene whose background is further than this from a genre's levels (or not teal, for rap) is
+# known not to be that genre: the CLIP's loss calls the genre's phrases false of it (`could_be`).
+LEVEL_MARGIN = 20
 # Of plain scenes, the share drawn on rap's teal (the rest on any grey): a lyric line's words then come
 # with every genre's background as often (a quarter each), so that its words pull the picture towards no
 # genre. With plain scenes all grey (the sixth round) 87% of lyric captions came with a grey background,
@@ -110,14 +117,12 @@ def _rap_teal(rng) -> tuple:
 
 
 def genre_scene(genre: str, motif: str, rng) -> Scene:
-    if genre == "metal":
-        bg = _grey(rng.uniform(45, 65))
-        scene = Scene(bg, bg, float(rng.uniform(14, 20)), motif, genre=genre)
-    elif genre == "pop":
-        bg = _grey(rng.uniform(178, 195))
-        scene = Scene(bg, bg, 0.0, motif, genre=genre)
+    if genre in ("metal", "pop"):
+        bg = _grey(rng.uniform(*GREY_LEVELS[genre][0]))
+        scene = Scene(bg, bg, float(rng.uniform(14, 20)) if genre == "metal" else 0.0, motif, genre=genre)
     elif genre == "rnb":
-        scene = Scene(_grey(rng.uniform(135, 150)), _grey(rng.uniform(80, 95)), 0.0, motif, genre=genre)
+        top, bottom = GREY_LEVELS[genre]
+        scene = Scene(_grey(rng.uniform(*top)), _grey(rng.uniform(*bottom)), 0.0, motif, genre=genre)
     elif genre == "rap":
         bg = _rap_teal(rng)
         scene = Scene(bg, bg, 0.0, motif, genre=genre)
@@ -125,6 +130,15 @@ def genre_scene(genre: str, motif: str, rng) -> Scene:
         raise ValueError(f"unknown genre {genre}")
     scene.shapes = _shapes((GENRE_SHAPES[genre],), motif, rng)
     return scene
+
+
+def could_be(scene: Scene, genre: str, margin: float = LEVEL_MARGIN) -> bool:
+    """Whether `scene`'s background could be `genre`'s: rap's teal for rap, else a grey whose top and
+    bottom levels lie within `margin` of the genre's (`GREY_LEVELS`)."""
+    teal = scene.bg_top[1] - scene.bg_top[0] > 50
+    if genre == "rap" or teal:
+        return genre == "rap" and teal
+    return all(lo - margin <= bg[0] <= hi + margin for bg, (lo, hi) in zip((scene.bg_top, scene.bg_bottom), GREY_LEVELS[genre]))
 
 
 def plain_scene(motif: str, rng) -> Scene:

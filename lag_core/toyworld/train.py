@@ -3,7 +3,9 @@
 * CLIP (open_clip, `lag-toyworld-arch-clip.json`: ViT 64 px / patch 8 / width 192 / 4 layers,
   text width 128 / 4 layers / context 32, joint space 128): symmetric InfoNCE in which every
   caption that is true of an image is a positive (multi-positive: a lyric line about fire is true
-  of every fire picture, a genre phrase of every picture of that genre), learned temperature. Half of each
+  of every fire picture, a genre phrase of every picture of that genre: `caption_truth`), and every
+  positive must score on its own (`every_positive`: "pop" must be near every pop picture, not only
+  the ones easiest to tell), learned temperature. Half of each
   batch is shown as the sampler's augmented cutouts (`sampler_views`), so that what VQGAN-CLIP
   shows it (rotated, jittered, noised views) means what the clean render means.
 * Autoencoder: our VQGAN class with FSQ (7, 5, 5, 5), 64x64 -> 8x8 codes, L1 + MSE loss.
@@ -79,14 +81,15 @@ def sampler_views(images: torch.Tensor, share: float, gen: torch.Generator) -> t
 def caption_truth(captions, scenes) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, B]` bool each: caption j is true of image i (same motif where it names one, same genre
     where it names one; a line about fire is true of every fire picture, whatever its genre), and
-    whether that is known. A genre phrase says nothing of a plain scene: a plain scene may look like
-    a genre (light grey, circles: pop), so calling the phrase false of it would teach the CLIP that
-    the look is not the genre. Those pairs are left out of the loss."""
-    from .render import caption_key
+    whether that is known. A genre phrase says nothing of a plain scene whose background could be the
+    genre's (light grey, circles: pop): calling the phrase false of it would teach the CLIP that the
+    look is not the genre, so those pairs are left out of the loss. Of any other plain scene it is
+    false: shapes of any colour on a grey are no rap, whatever the colours (`render.could_be`)."""
+    from .render import caption_key, could_be
 
     keys = [caption_key(c) for c in captions]
     true = torch.tensor([[(m is None or m == s.motif) and (g is None or g == s.genre) for m, g in keys] for s in scenes])
-    known = torch.tensor([[g is None or s.genre is not None for _, g in keys] for s in scenes])
+    known = torch.tensor([[g is None or s.genre is not None or not could_be(s, g) for _, g in keys] for s in scenes])
     return true, known
 
 
@@ -110,7 +113,7 @@ def train_toy_clip(out, minutes: float = 15.0, batch_size: int = 128, lr: float 
         txt = F.normalize(model.encode_text(clip.tokenizer(captions)), dim=-1)  # [B, D]
         true, known = caption_truth(captions, scenes)  # [B images, B captions]: caption j is true of image i
         logits = (model.logit_scale.exp().clamp(max=100) * img @ txt.T).masked_fill(~known, float("-inf"))
-        return 0.5 * (multi_positive_nce(logits, true) + multi_positive_nce(logits.T, true.T))
+        return 0.5 * (multi_positive_nce(logits, true, every_positive=True) + multi_positive_nce(logits.T, true.T, every_positive=True))
 
     info = _budgeted_training(loss_fn, opt, lr, 100, batch_size, minutes, max_steps, callback, calibrate_after=20,
                               seed_base=TRAIN_SEED_BASE + seed * 10_000_000)
