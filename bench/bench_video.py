@@ -31,7 +31,7 @@ import torch
 from lag_core.audio.io import load_audio, to_mono_22050
 from lag_core.data.demo_song import SONG_DIR, SONG_NAME
 from lag_core.models import make_attention, make_preset
-from lag_core.options import BENCH_LR, SamplerConfig, VideoConfig
+from lag_core.options import SamplerConfig, VideoConfig
 from lag_core.sampler import sample_vqgan_clip
 from lag_core.toyworld.judge import judge_genre, judge_motif
 from lag_core.toyworld.vocab import motif_of_line
@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2,3,4", help="seeds of the whole-song renders (follows the lyrics) and of the beat renders")
     parser.add_argument("--scene-cut", type=float, default=VideoConfig.scene_cut)
     parser.add_argument("--first-steps", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=BENCH_LR, help="the sampler's learning rate")
+    parser.add_argument("--lr", type=float, default=0.15, help="the sampler's learning rate (cold starts and warm frames)")
     parser.add_argument("--restarts", type=int, default=SamplerConfig.restarts,
                         help="random starts of every cold start (the steps to the look count the trials too)")
     parser.add_argument("--beat-fps", type=float, default=6.0)

@@ -46,7 +46,7 @@ PRESETS = ("toyworld", "tiny")
 DEFAULT_PRESET = "toyworld"
 MODEL_KINDS = ("vqgan", "clip", "attention")
 GENRE_TEMPLATE = "{genre} music album art"
-BENCH_LR = 0.25  # the benchmarks' sampler learning rate (`lag eval fidelity --lr`, `bench/bench_video.py --lr`)
+FIDELITY_LR = 0.25  # the fidelity benchmark's sampler learning rate (`lag eval fidelity --lr`; docs/fidelity.md, eleventh round)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")  # what soundfile decodes without ffmpeg
 
 

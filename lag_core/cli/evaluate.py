@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..options import BENCH_LR, DEFAULT_PRESET, PRESETS
+from ..options import DEFAULT_PRESET, FIDELITY_LR, PRESETS
 from .generate import add_restarts_option
 from .output import emit
 
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     f.add_argument("--conditions", default="abcde")
     f.add_argument("--init", default="random", choices=["random", "grey", "noise"], help="the sampler's start")
     add_restarts_option(f)
-    f.add_argument("--lr", type=float, default=BENCH_LR, help="the sampler's learning rate")
+    f.add_argument("--lr", type=float, default=FIDELITY_LR, help="the sampler's learning rate")
     f.add_argument("--limit", type=int, default=0, help="only the first N entries (0 = all)")
     f.add_argument("--out", required=True, metavar="DIR")
     f.add_argument("--json", action="store_true")

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..options import BENCH_LR, DEFAULT_PRESET, GENRES
+from ..errors import InputError
+from ..options import DEFAULT_PRESET, FIDELITY_LR, GENRES
 from ..prompts import text_targets
 from ..sampler import SamplerConfig, sample_vqgan_clip
 from .judge import judge_genre, judge_motif
@@ -66,7 +67,7 @@ class FidelityResult:
             lines.append(f"top token = motif word ({kind}): {rate:.0%}")
         lines.append(f"{len({r['entry'] for r in self.rows})} lines, seeds {self.seeds}, {self.init} start, "
                      f"{self.settings.get('steps')} steps, {self.settings.get('cutn')} cutouts, "
-                     f"{self.settings.get('restarts', 1)} start(s), lr {self.settings.get('lr', BENCH_LR)}, {self.seconds:.0f} s")
+                     f"{self.settings.get('restarts', 1)} start(s), lr {self.settings.get('lr', FIDELITY_LR)}, {self.seconds:.0f} s")
         return "\n".join(lines)
 
     def summary(self) -> dict:
@@ -111,14 +112,21 @@ def top_token_rate(loaded, clip, dataset) -> tuple[float, list[str]]:
 
 
 def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), size: int = 64, conditions="abcde",
-                 init: str = "random", cutn: int = 8, restarts: int = SamplerConfig.restarts, lr: float = BENCH_LR,
+                 init: str = "random", cutn: int = 8, restarts: int = SamplerConfig.restarts, lr: float = FIDELITY_LR,
                  extra_attention: dict | None = None, callback=None) -> FidelityResult:
     """`loaded`: the attention of conditions (c)-(e); `extra_attention`: kind -> more attention files
     whose top-token rate is reported too."""
     from ..song import song_from_entry, song_targets
 
+    def config(seed: int) -> SamplerConfig:
+        return SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=lr, init=init, restarts=restarts)
+
+    if not seeds:
+        raise InputError("the fidelity benchmark needs at least one seed, found none; pass e.g. seeds=(0, 1)")
+    for seed in seeds:  # bad settings: one line before sampling, not after the first condition's pictures
+        config(seed).validate()
     result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size, "lr": lr,
-                                                                    "restarts": SamplerConfig(init=init, restarts=restarts).starts()})
+                                                                    "restarts": config(seeds[0]).starts()})
     start = time.perf_counter()
     for kind, att in {loaded.cfg.kind: loaded, **(extra_attention or {})}.items():
         result.top_token[kind], result.top_tokens[kind] = top_token_rate(att, clip, dataset)
@@ -137,8 +145,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
                 song.genre = None if c == "d" else entry.genre
                 targets = song_targets(song, untrained if c == "e" else loaded, clip).targets
             for seed in seeds:
-                cfg = SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=lr, init=init, restarts=restarts)
-                image = sample_vqgan_clip(vqgan, clip, targets, cfg).image
+                image = sample_vqgan_clip(vqgan, clip, targets, config(seed)).image
                 pixels = image[0].numpy()
                 genre, judged_motif = judge_genre(pixels), judge_motif(pixels)
                 result.rows.append({"entry": i, "file_name": entry.file_name, "lyrics": entry.lyrics, "genre": entry.genre,
