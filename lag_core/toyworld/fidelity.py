@@ -67,7 +67,7 @@ class FidelityResult:
             lines.append(f"top token = motif word ({kind}): {rate:.0%}")
         lines.append(f"{len({r['entry'] for r in self.rows})} lines, seeds {self.seeds}, {self.init} start, "
                      f"{self.settings.get('steps')} steps, {self.settings.get('cutn')} cutouts, "
-                     f"{self.settings.get('restarts', 1)} start(s), lr {self.settings.get('lr', FIDELITY_LR)}, {self.seconds:.0f} s")
+                     f"{self.settings.get('restarts', 1)} start(s), lr {self.settings.get('lr')}, {self.seconds:.0f} s")
         return "\n".join(lines)
 
     def summary(self) -> dict:
