@@ -120,7 +120,7 @@ def main() -> int:
     conds = segment_conditionings(plan, loaded, clip)
     cfg = SamplerConfig(width=64, height=64, steps=args.first_steps, lr=args.lr, cutn=16, seed=1, init="random",
                         restarts=args.restarts)
-    figures: dict = {"threads": args.threads, "segments": len(plan.segments)}
+    figures: dict = {"threads": args.threads, "lr": args.lr, "segments": len(plan.segments)}
 
     if not args.beat_only:
         song_figures(args, vqgan, clip, plan, conds, cfg, figures)

@@ -242,7 +242,7 @@ def test_shipped_autoencoder_psnr():
 # the fidelity benchmark's lr) on this machine kind, these exact settings (condition (c), 60 steps, 8
 # cutouts, the default 4 starts, seeds 0-7): the metal fire line gives metal + fire with all 8; the pop
 # ocean line gives ocean with 5 (blood with seeds 0, 3, 6) and pop + ocean with 3 (seeds 1, 5, 7; rnb with
-# 2, rap with 4). At lr 0.15 the same: 8 / 8, and ocean 5, pop + ocean 2. The eighth round gave 7 / 6, and
+# 2, rap with 4). At lr 0.15: metal + fire 8 of 8; ocean 5, pop + ocean 2. The eighth round gave 7 / 6, and
 # 8 / 8: pop + ocean is this world's weak pair (its (c) misses in docs/fidelity.md). One seed sits on a
 # knife edge, and a different CPU rounds differently, so the test counts over 8 seeds two under what was
 # measured. The untrained attention (the genre prompt) gives the pop line ocean 0 of 8, which fails its

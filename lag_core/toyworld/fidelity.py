@@ -121,6 +121,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
     def config(seed: int) -> SamplerConfig:
         return SamplerConfig(width=size, height=size, steps=steps, seed=seed, cutn=cutn, lr=lr, init=init, restarts=restarts)
 
+    seeds = list(seeds)
     if not seeds:
         raise InputError("the fidelity benchmark needs at least one seed, found none; pass e.g. seeds=(0, 1)")
     for seed in seeds:  # bad settings: one line before sampling, not after the first condition's pictures
