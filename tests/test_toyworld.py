@@ -126,14 +126,18 @@ def test_genre_phrases_are_false_of_plain_scenes_only_where_the_background_is_no
     from lag_core.toyworld.render import Scene, could_be, genre_scene
     from lag_core.toyworld.train import caption_truth
 
-    light, teal, mid = (185,) * 3, RAP_TINT, (115,) * 3
+    light, teal, mid = (185.0,) * 3, tuple(map(float, RAP_TINT)), (100.0,) * 3
     scenes = [Scene(light, light, 0.0, "fire", genre="pop"), Scene(light, light, 0.0, "fire"), Scene(teal, teal, 0.0, "ocean"),
-              Scene(mid, mid, 0.0, "ocean")]
-    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music"], scenes)
-    assert true.tolist() == [[True, True, False, False], [False, True, False, False], [False, False, False, False],
-                             [False, False, False, False]]
-    assert known.tolist() == [[True, True, True, True], [False, True, True, True], [True, True, False, True],
-                              [True, True, True, True]]
+              Scene(mid, mid, 0.0, "ocean"), Scene((160.0,) * 3, (100.0,) * 3, 0.0, "ocean")]
+    true, known = caption_truth(["pop music", "the fire burning", "rap style", "metal music", "rnb music"], scenes)
+    assert not true[1:, [0, 2, 3, 4]].any() and true[:2, 1].all() and not true[2:, 1].any() and true[0, 0]
+    assert known.tolist() == [[True] * 5,
+                              [False, True, True, True, True],  # light grey: could be pop, is no rap, metal or rnb
+                              [True, True, False, True, True],  # teal: could be rap alone
+                              [True, True, True, True, True],  # a flat grey 100: no genre's (rnb's is a gradient)
+                              [True, True, True, True, False]]  # 160 -> 100: could be rnb's gradient
+    with pytest.raises(ValueError, match="unknown genre"):
+        could_be(scenes[1], "jazz")
     # every genre's own scenes could be it, and only it
     for seed in range(200):
         rng = np.random.default_rng(seed)
@@ -403,7 +407,27 @@ def test_fidelity_refuses_unknown_conditions(tmp_path, lag_cli):
 
 @pytest.mark.parametrize("option,value,named", [("--lr", "0", "learning rate"), ("--lr", "nan", "learning rate"),
                                                 ("--steps", "0", "steps"), ("--cutn", "0", "cutn")])
-def test_fidelity_refuses_bad_sampler_settings_before_sampling(tmp_path, lag_cli, option, value, named):
+def test_fidelity_refuses_bad_sampler_settings(tmp_path, lag_cli, option, value, named):
     proc = lag_cli("eval", "fidelity", option, value, "--out", tmp_path / "out")
     assert proc.returncode != 0 and named in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@shipped
+def test_run_fidelity_checks_every_seed_before_the_first_picture():
+    """A bad second seed is refused before the first seed's picture is made, not after it."""
+    from lag_core.data.dataset import LAGDataset, open_dataset
+    from lag_core.errors import InputError
+    from lag_core.models import make_attention
+    from lag_core.toyworld.fidelity import run_fidelity
+
+    vqgan, clip = make_preset("toyworld")
+    ds = open_dataset("heldout")
+    one = LAGDataset(ds.root, ds.entries[:1], ds.mfcc[:1])
+    pictures = []
+    with pytest.raises(InputError, match="seed"):
+        run_fidelity(vqgan, clip, make_attention("toyworld", clip), one, steps=1, seeds=(0, -1), conditions="b",
+                     callback=lambda *a: pictures.append(a))
+    assert pictures == []
+    with pytest.raises(InputError, match="at least one seed"):
+        run_fidelity(vqgan, clip, make_attention("toyworld", clip), one, seeds=iter(()), conditions="b")

@@ -126,7 +126,7 @@ def run_fidelity(vqgan, clip, loaded, dataset, steps: int = 30, seeds=(0, 1), si
         raise InputError("the fidelity benchmark needs at least one seed, found none; pass e.g. seeds=(0, 1)")
     for seed in seeds:  # bad settings: one line before sampling, not after the first condition's pictures
         config(seed).validate()
-    result = FidelityResult(seeds=list(seeds), init=init, settings={"steps": steps, "cutn": cutn, "size": size, "lr": lr,
+    result = FidelityResult(seeds=seeds, init=init, settings={"steps": steps, "cutn": cutn, "size": size, "lr": lr,
                                                                     "restarts": config(seeds[0]).starts()})
     start = time.perf_counter()
     for kind, att in {loaded.cfg.kind: loaded, **(extra_attention or {})}.items():

@@ -135,7 +135,9 @@ def genre_scene(genre: str, motif: str, rng) -> Scene:
 def could_be(scene: Scene, genre: str, margin: float = LEVEL_MARGIN) -> bool:
     """Whether `scene`'s background could be `genre`'s: rap's teal for rap, else a grey whose top and
     bottom levels lie within `margin` of the genre's (`GREY_LEVELS`)."""
-    teal = scene.bg_top[1] - scene.bg_top[0] > 50
+    if genre != "rap" and genre not in GREY_LEVELS:
+        raise ValueError(f"unknown genre {genre}")
+    teal = len({float(c) for c in scene.bg_top}) > 1  # a scene's background is a grey (`_grey`) or rap's teal
     if genre == "rap" or teal:
         return genre == "rap" and teal
     return all(lo - margin <= bg[0] <= hi + margin for bg, (lo, hi) in zip((scene.bg_top, scene.bg_bottom), GREY_LEVELS[genre]))
